@@ -1,0 +1,94 @@
+"""The Flask application of the testing engine.
+
+``create_app`` is made of small named steps. Migrations and the scheduler are CLI
+commands and never run here. Production servers use ``gunicorn 'testing_center:create_app()'``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from argon2 import PasswordHasher
+from flask import Flask
+from flask_babel import get_locale
+from sqlalchemy import event
+
+from testing_center import clock, errors
+from testing_center.config import build_config, instance_path_from
+from testing_center.extensions import babel, csrf, db, login_manager, migrate
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application: configuration, extensions, errors, API, pages, CLI."""
+    app = Flask(__name__, instance_path=instance_path_from(os.environ))
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.from_mapping(build_config(Path(app.instance_path), os.environ, test_config))
+    init_database(app)
+    init_accounts(app)
+    init_interface(app)
+    clock.init_app(app, app.config.get("CLOCK", clock.system_clock))
+    errors.init_app(app)
+    init_routes(app)
+    init_cli(app)
+    return app
+
+
+def init_database(app: Flask) -> None:
+    """Bind SQLAlchemy and Alembic; on SQLite, enforce foreign keys and allow concurrent readers."""
+    from testing_center import models  # noqa: F401 - registers every table on the metadata
+
+    db.init_app(app)
+    migrate.init_app(app, db)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        with app.app_context():
+            event.listen(db.engine, "connect", configure_sqlite_connection)
+
+
+def configure_sqlite_connection(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def init_accounts(app: Flask) -> None:
+    """Sessions for pages (Flask-Login), CSRF for forms, the password hasher."""
+    from testing_center.accounts.models import User
+
+    login_manager.init_app(app)
+    login_manager.login_view = "account.login"
+    login_manager.user_loader(lambda user_id: db.session.get(User, int(user_id)))
+    csrf.init_app(app)
+    hasher = PasswordHasher(time_cost=app.config["ARGON2_TIME_COST"],
+                            memory_cost=app.config["ARGON2_MEMORY_COST_KIB"])
+    app.extensions["password_hasher"] = hasher
+    # Verified against when an e-mail address is unknown, so timing reveals nothing.
+    app.extensions["dummy_password_hash"] = hasher.hash(os.urandom(16).hex())
+
+
+def init_interface(app: Flask) -> None:
+    """Languages and template helpers."""
+    from testing_center.i18n import select_locale
+
+    babel.init_app(app, locale_selector=select_locale,
+                   default_translation_directories=str(Path(__file__).parent / "translations"))
+    app.jinja_env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": True}
+    app.json.ensure_ascii = False  # Japanese stays readable and shorter on the wire
+    app.jinja_env.globals["current_locale"] = lambda: str(get_locale())
+
+
+def init_routes(app: Flask) -> None:
+    from testing_center import api, web
+
+    api.init_app(app)
+    web.init_app(app)
+
+
+def init_cli(app: Flask) -> None:
+    from testing_center.cli import register_commands
+
+    register_commands(app)

@@ -1,0 +1,83 @@
+"""Who is asking, and may they: the one place where roles are checked.
+
+Pages authenticate with the session cookie (Flask-Login). API clients send
+``Authorization: Bearer <token>``; the exam page calls the API with its session cookie
+and a CSRF header instead. ``requester()`` resolves either into a user, and
+``require_roles`` guards views of both kinds.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import g, request
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+
+from testing_center.accounts.models import Role, User
+from testing_center.accounts.services import user_for_token
+from testing_center.clock import now
+from testing_center.errors import Forbidden, Unauthenticated
+from testing_center.extensions import csrf, db
+
+F = TypeVar("F", bound=Callable[..., Any])
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def bearer_token() -> str | None:
+    """Return the bearer token of the request, if it sends one."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def requester() -> User | None:
+    """Return the user making this request, or None when anonymous.
+
+    A request that names a bearer token is judged by that token alone. A cookie
+    session must also prove, for unsafe methods, that it comes from our own page (CSRF).
+    """
+    if "requester" in g:
+        return g.requester
+    user = None
+    if request.headers.get("Authorization"):
+        token = bearer_token()
+        user = user_for_token(db.session, token, now()) if token else None
+        if user is None:
+            raise Unauthenticated("The token is missing, expired or revoked.",
+                                  code="invalid_token")
+    elif current_user.is_authenticated:
+        if request.method in UNSAFE_METHODS:
+            try:
+                csrf.protect()
+            except CSRFError as error:
+                raise Forbidden("The CSRF token is missing or wrong; reload the page.",
+                                code="csrf_failed") from error
+        user = current_user._get_current_object()
+    g.requester = user
+    return user
+
+
+def check_role(user: User | None, roles: tuple[Role, ...]) -> User:
+    """Return ``user`` when it may act in one of ``roles``; raise otherwise."""
+    if user is None:
+        raise Unauthenticated("Sign in first.")
+    if roles and user.role not in roles:
+        raise Forbidden("Your account's role may not do this.")
+    return user
+
+
+def require_roles(*roles: Role) -> Callable[[F], F]:
+    """Guard a view: the requester must be signed in and, if roles are given, hold one."""
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            check_role(requester(), roles)
+            return view(*args, **kwargs)
+
+        return guarded  # type: ignore[return-value]
+
+    return decorate

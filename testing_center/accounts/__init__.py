@@ -1,0 +1,1 @@
+"""Accounts: users and roles, candidate profiles, passwords and API tokens."""

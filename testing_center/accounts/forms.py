@@ -1,0 +1,41 @@
+"""Sign-in and registration forms (CSRF-protected through Flask-WTF)."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import DateField, EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Email, EqualTo, Length
+
+from testing_center.accounts.services import COUNTRY_CODES, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+
+FIRST_COUNTRIES = ("UZ", "KZ", "KG", "TJ", "TM", "RU", "JP")
+
+
+def country_choices() -> list[tuple[str, str]]:
+    """Countries of most candidates first, then the rest by code."""
+    rest = sorted(COUNTRY_CODES - set(FIRST_COUNTRIES))
+    return [(code, code) for code in (*FIRST_COUNTRIES, *rest)]
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(_l("E-mail address"), validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"),
+                             validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)])
+
+
+class RegisterForm(FlaskForm):
+    email = EmailField(_l("E-mail address"), validators=[DataRequired(), Email(), Length(max=254)])
+    password = PasswordField(
+        _l("Password"),
+        validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH)],
+    )
+    confirm = PasswordField(_l("Repeat the password"),
+                            validators=[DataRequired(), EqualTo("password")])
+    full_name = StringField(_l("Full name exactly as on your ID document"),
+                            validators=[DataRequired(), Length(min=2, max=200)])
+    date_of_birth = DateField(_l("Date of birth"), validators=[DataRequired()])
+    nationality = SelectField(_l("Nationality"), choices=country_choices,
+                              validators=[DataRequired()])
+    id_document_number = StringField(_l("ID document (passport) number"),
+                                     validators=[DataRequired(), Length(min=5, max=40)])

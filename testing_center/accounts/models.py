@@ -1,0 +1,77 @@
+"""Users, candidate profiles and API tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from flask_login import UserMixin
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from item_bank.db import Base
+
+
+class Role(enum.StrEnum):
+    """What a user may do; one role per account."""
+
+    CANDIDATE = "candidate"
+    AUTHOR = "author"
+    OPERATOR = "operator"
+    PROCTOR = "proctor"
+    EMPLOYER = "employer"
+    ADMIN = "admin"
+
+
+class User(UserMixin, Base):
+    """An account. Candidates also have a ``CandidateProfile``."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    is_enabled: Mapped[bool] = mapped_column(default=True)
+    locale: Mapped[str | None] = mapped_column(String(8))
+    created_at: Mapped[dt.datetime]
+    password_changed_at: Mapped[dt.datetime]
+
+    profile: Mapped[CandidateProfile | None] = relationship(back_populates="user")
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses sessions of disabled accounts
+        return self.is_enabled
+
+    @property
+    def display_name(self) -> str:
+        return self.profile.full_name if self.profile else self.email
+
+
+class CandidateProfile(Base):
+    """The candidate's identity exactly as on the ID document (checked at the test centre)."""
+
+    __tablename__ = "candidate_profiles"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    date_of_birth: Mapped[dt.date]
+    nationality: Mapped[str] = mapped_column(String(2))
+    id_document_number: Mapped[str] = mapped_column(String(32), index=True)
+
+    user: Mapped[User] = relationship(back_populates="profile")
+
+
+class ApiToken(Base):
+    """A bearer token; only its SHA-256 is stored, so a database leak yields no tokens."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]
+
+    user: Mapped[User] = relationship()

@@ -1,0 +1,185 @@
+"""Registering users, checking passwords and issuing API tokens.
+
+Services flush and raise ``AppError``s; the request that called them commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from babel import Locale
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from testing_center.accounts.models import ApiToken, CandidateProfile, Role, User
+from testing_center.errors import Conflict, InvalidInput, Unauthenticated
+
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 128
+ID_DOCUMENT_PATTERN = re.compile(r"^[A-Z0-9]{5,32}$")
+COUNTRY_CODES = frozenset(
+    code for code in Locale("en").territories if len(code) == 2 and code.isalpha()
+)
+
+
+@dataclass(frozen=True)
+class CandidateDetails:
+    """What a candidate gives at registration; names must match the ID document."""
+
+    email: str
+    password: str
+    full_name: str
+    date_of_birth: dt.date
+    nationality: str
+    id_document_number: str
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    expires_at: dt.datetime
+
+
+def password_hasher() -> PasswordHasher:
+    """Return the app's Argon2id hasher (costs come from the configuration)."""
+    return current_app.extensions["password_hasher"]
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def normalize_id_document(number: str) -> str:
+    """Upper-case and drop spaces and dashes, as ID numbers are typed in many ways."""
+    return re.sub(r"[\s-]", "", number).upper()
+
+
+def check_password_rules(password: str, email: str) -> None:
+    """Raise ``InvalidInput`` when a password is too short, too long or is the e-mail."""
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise InvalidInput(
+            f"The password must have {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters.",
+            code="weak_password",
+        )
+    if password.strip().lower() == email.lower():
+        raise InvalidInput("The password must not be the e-mail address.", code="weak_password")
+
+
+def check_candidate_details(details: CandidateDetails, today: dt.date) -> CandidateDetails:
+    """Return normalised details, or raise ``InvalidInput`` naming the broken rule."""
+    email = normalize_email(details.email)
+    check_password_rules(details.password, email)
+    full_name = " ".join(details.full_name.split())
+    if not 2 <= len(full_name) <= 200:
+        raise InvalidInput("Enter the full name exactly as on the ID document.", code="invalid_name")
+    age_years = (today - details.date_of_birth).days / 365.25
+    if not 14 <= age_years <= 100:
+        raise InvalidInput("The date of birth is not plausible.", code="invalid_date_of_birth")
+    nationality = details.nationality.strip().upper()
+    if nationality not in COUNTRY_CODES:
+        raise InvalidInput("Nationality must be a two-letter country code such as UZ.",
+                           code="invalid_nationality")
+    document = normalize_id_document(details.id_document_number)
+    if not ID_DOCUMENT_PATTERN.match(document):
+        raise InvalidInput("The ID document number must have 5-32 letters and digits.",
+                           code="invalid_id_document")
+    return CandidateDetails(email, details.password, full_name, details.date_of_birth,
+                            nationality, document)
+
+
+def email_taken(session: Session, email: str) -> bool:
+    return session.scalar(select(func.count()).select_from(User).where(User.email == email)) > 0
+
+
+def create_user(
+    session: Session, *, email: str, password: str, role: Role, now: dt.datetime
+) -> User:
+    """Create an account, refusing a taken e-mail address or a weak password."""
+    email = normalize_email(email)
+    check_password_rules(password, email)
+    if email_taken(session, email):
+        raise Conflict("An account with this e-mail address exists.", code="email_taken")
+    user = User(email=email, password_hash=password_hasher().hash(password), role=role.value,
+                created_at=now, password_changed_at=now)
+    session.add(user)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as error:  # a concurrent registration took the address
+        raise Conflict("An account with this e-mail address exists.", code="email_taken") from error
+    return user
+
+
+def register_candidate(session: Session, details: CandidateDetails, now: dt.datetime) -> User:
+    """Create a candidate account with its ID profile."""
+    details = check_candidate_details(details, now.date())
+    user = create_user(session, email=details.email, password=details.password,
+                       role=Role.CANDIDATE, now=now)
+    user.profile = CandidateProfile(
+        full_name=details.full_name,
+        date_of_birth=details.date_of_birth,
+        nationality=details.nationality,
+        id_document_number=details.id_document_number,
+    )
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, email: str, password: str) -> User:
+    """Return the enabled user with these credentials or raise ``Unauthenticated``.
+
+    An unknown address still costs one hash verification, so response time does not
+    reveal which addresses have accounts.
+    """
+    user = session.scalar(select(User).where(User.email == normalize_email(email)))
+    hasher = password_hasher()
+    try:
+        if user is None:
+            hasher.verify(current_app.extensions["dummy_password_hash"], password)
+        else:
+            hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        user = None
+    if user is None or not user.is_enabled:
+        raise Unauthenticated("The e-mail address or password is wrong.",
+                              code="invalid_credentials")
+    if hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(password)
+    return user
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(session: Session, user: User, now: dt.datetime, ttl_seconds: int) -> IssuedToken:
+    """Create a bearer token for ``user`` that expires ``ttl_seconds`` from ``now``."""
+    token = secrets.token_urlsafe(32)
+    expires_at = now + dt.timedelta(seconds=ttl_seconds)
+    session.add(ApiToken(user_id=user.id, token_hash=token_digest(token), created_at=now,
+                         expires_at=expires_at))
+    session.flush()
+    return IssuedToken(token, expires_at)
+
+
+def user_for_token(session: Session, token: str, now: dt.datetime) -> User | None:
+    """Return the enabled user a live token belongs to, or None."""
+    row = session.execute(
+        select(User, ApiToken.expires_at, ApiToken.revoked_at)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .where(ApiToken.token_hash == token_digest(token))
+    ).one_or_none()
+    if row is None:
+        return None
+    user, expires_at, revoked_at = row
+    if revoked_at is not None or expires_at <= now or not user.is_enabled:
+        return None
+    return user

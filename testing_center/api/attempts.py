@@ -1,0 +1,114 @@
+"""Attempts: start, read state, save responses, finish, result."""
+
+from __future__ import annotations
+
+from flask_babel import get_locale
+from flask_smorest import Blueprint
+
+from testing_center.access import requester, require_roles
+from testing_center.accounts.models import Role
+from testing_center.api.schemas import (
+    AttemptStateSchema,
+    ErrorSchema,
+    ResultSchema,
+    SaveAckSchema,
+    SaveResponseSchema,
+    StartAttemptSchema,
+)
+from testing_center.attempts.models import AttemptStatus, FinishReason
+from testing_center.attempts.presenters import attempt_result, attempt_state
+from testing_center.attempts.services import (
+    blueprint_of,
+    close_if_expired,
+    finish_attempt,
+    owned_attempt,
+    save_response,
+    start_practice,
+)
+from testing_center.clock import now
+from testing_center.errors import Conflict
+from testing_center.extensions import db
+
+blp = Blueprint("attempts", __name__, url_prefix="/api/v1/attempts",
+                description="Taking an exam")
+SECURITY = [{"bearerAuth": []}]
+
+
+def state_of(attempt_id: str) -> dict:
+    """Load the requester's attempt, close it if its time is up, and present it."""
+    moment = now()
+    attempt = owned_attempt(db.session, attempt_id, requester())
+    close_if_expired(db.session, attempt, moment)
+    db.session.commit()
+    return attempt_state(attempt, blueprint_of(attempt), moment, str(get_locale()))
+
+
+@blp.route("", methods=["POST"])
+@require_roles(Role.CANDIDATE)
+@blp.arguments(StartAttemptSchema)
+@blp.response(201, AttemptStateSchema)
+@blp.alt_response(200, schema=AttemptStateSchema, description="The open attempt, resumed")
+@blp.alt_response(404, schema=ErrorSchema, description="No such exam")
+@blp.alt_response(409, schema=ErrorSchema, description="Not available in practice mode")
+@blp.doc(security=SECURITY)
+def start(data):
+    """Start a practice attempt; an open attempt at the same exam is resumed instead."""
+    attempt, is_new = start_practice(db.session, requester(), data["exam_code"], now())
+    db.session.commit()
+    return state_of(attempt.id), 201 if is_new else 200
+
+
+@blp.route("/<attempt_id>")
+@require_roles(Role.CANDIDATE)
+@blp.response(200, AttemptStateSchema)
+@blp.alt_response(404, schema=ErrorSchema, description="No such attempt of yours")
+@blp.doc(security=SECURITY)
+def get_state(attempt_id):
+    """Return the attempt's state: clock, items (no keys), saved responses and flags."""
+    return state_of(attempt_id)
+
+
+@blp.route("/<attempt_id>/responses/<item_ref>", methods=["PUT"])
+@require_roles(Role.CANDIDATE)
+@blp.arguments(SaveResponseSchema)
+@blp.response(200, SaveAckSchema)
+@blp.alt_response(404, schema=ErrorSchema, description="No such attempt or item")
+@blp.alt_response(409, schema=ErrorSchema, description="Attempt finished or time over")
+@blp.alt_response(422, schema=ErrorSchema, description="The response does not fit the item")
+@blp.doc(security=SECURITY)
+def put_response(data, attempt_id, item_ref):
+    """Save one answer; a save with an older ``client_seq`` than the stored one is ignored."""
+    moment = now()
+    ack = save_response(db.session, requester(), attempt_id, item_ref, value=data["response"],
+                        client_seq=data["client_seq"], flagged=data["flagged"], now=moment)
+    db.session.commit()
+    return {**ack.__dict__, "server_time": moment}
+
+
+@blp.route("/<attempt_id>/finish", methods=["POST"])
+@require_roles(Role.CANDIDATE)
+@blp.response(200, ResultSchema)
+@blp.alt_response(404, schema=ErrorSchema, description="No such attempt of yours")
+@blp.doc(security=SECURITY)
+def finish(attempt_id):
+    """Finish the attempt and score exactly what was saved; repeating it is harmless."""
+    attempt = owned_attempt(db.session, attempt_id, requester())
+    finish_attempt(db.session, attempt, now(), FinishReason.CANDIDATE)
+    db.session.commit()
+    return attempt_result(attempt, blueprint_of(attempt), str(get_locale()))
+
+
+@blp.route("/<attempt_id>/result")
+@require_roles(Role.CANDIDATE)
+@blp.response(200, ResultSchema)
+@blp.alt_response(404, schema=ErrorSchema, description="No such attempt of yours")
+@blp.alt_response(409, schema=ErrorSchema, description="The attempt is still in progress")
+@blp.doc(security=SECURITY)
+def result(attempt_id):
+    """Return the scores per section, total, scale and pass decision of a finished attempt."""
+    attempt = owned_attempt(db.session, attempt_id, requester())
+    close_if_expired(db.session, attempt, now())
+    db.session.commit()
+    if attempt.status != AttemptStatus.FINISHED:
+        raise Conflict("The attempt is still in progress.", code="attempt_in_progress")
+    return attempt_result(attempt, blueprint_of(attempt), str(get_locale()))

@@ -1,0 +1,48 @@
+"""Registration and API tokens."""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask_smorest import Blueprint
+
+from testing_center.accounts.services import (
+    CandidateDetails,
+    authenticate,
+    issue_token,
+    register_candidate,
+)
+from testing_center.api.schemas import (
+    ErrorSchema,
+    RegisterSchema,
+    TokenRequestSchema,
+    TokenSchema,
+    UserSchema,
+)
+from testing_center.clock import now
+from testing_center.extensions import db
+
+blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Accounts and tokens")
+
+
+@blp.route("/register", methods=["POST"])
+@blp.arguments(RegisterSchema)
+@blp.response(201, UserSchema)
+@blp.alt_response(409, schema=ErrorSchema, description="The e-mail address is taken")
+@blp.alt_response(422, schema=ErrorSchema, description="A field breaks a rule")
+def register(data):
+    """Create a candidate account (name exactly as on the ID document)."""
+    user = register_candidate(db.session, CandidateDetails(**data), now())
+    db.session.commit()
+    return user
+
+
+@blp.route("/token", methods=["POST"])
+@blp.arguments(TokenRequestSchema)
+@blp.response(200, TokenSchema)
+@blp.alt_response(401, schema=ErrorSchema, description="Wrong e-mail address or password")
+def token(data):
+    """Exchange e-mail and password for a bearer token that expires."""
+    user = authenticate(db.session, data["email"], data["password"])
+    issued = issue_token(db.session, user, now(), current_app.config["API_TOKEN_TTL_SECONDS"])
+    db.session.commit()
+    return {"token": issued.token, "expires_at": issued.expires_at}

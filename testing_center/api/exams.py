@@ -1,0 +1,41 @@
+"""The exam catalogue."""
+
+from __future__ import annotations
+
+from flask_babel import get_locale
+from flask_smorest import Blueprint
+
+from exam_templates.services import CatalogueEntry, catalogue
+from testing_center.api.schemas import ExamSchema
+from testing_center.attempts.presenters import localized
+from testing_center.extensions import db
+
+blp = Blueprint("exams", __name__, url_prefix="/api/v1/exams", description="Exam catalogue")
+
+
+def exam_payload(entry: CatalogueEntry, locale: str) -> dict:
+    """Return the public description of one catalogue entry."""
+    blueprint = entry.blueprint
+    return {
+        "code": blueprint.code,
+        "version": blueprint.version,
+        "title": localized(blueprint.title, locale),
+        "description": localized(blueprint.description, locale) or None,
+        "modes": list(blueprint.modes),
+        "clock": blueprint.clock,
+        "duration_seconds": blueprint.duration_seconds,
+        "item_count": blueprint.item_count,
+        "sections": [{"code": s.code, "title": localized(s.title, locale), "item_count": s.count}
+                     for s in blueprint.sections],
+        "scoring": blueprint.scoring.describe(),
+        "available": entry.available,
+        "unavailable_reason": entry.unavailable_reason,
+    }
+
+
+@blp.route("")
+@blp.response(200, ExamSchema(many=True))
+def list_exams():
+    """List exam templates with modes, sections, scale, pass rule and availability."""
+    locale = str(get_locale())
+    return [exam_payload(entry, locale) for entry in catalogue(db.session)]

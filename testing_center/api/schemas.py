@@ -1,0 +1,181 @@
+"""Marshmallow schemas: the one source of request validation and of the OpenAPI document."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from testing_center.accounts.services import MAX_PASSWORD_LENGTH
+
+
+class ErrorBodySchema(Schema):
+    code = fields.String(required=True, metadata={"description": "Stable machine-readable code"})
+    message = fields.String(required=True, metadata={"description": "Human-readable message"})
+    details = fields.Raw(metadata={"description": "Per-field problems, when there are any"})
+
+
+class ErrorSchema(Schema):
+    error = fields.Nested(ErrorBodySchema, required=True)
+
+
+class HealthSchema(Schema):
+    status = fields.String(required=True)
+    database = fields.String(required=True)
+
+
+class RegisterSchema(Schema):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    password = fields.String(required=True, load_only=True,
+                             validate=validate.Length(max=MAX_PASSWORD_LENGTH))
+    full_name = fields.String(required=True, validate=validate.Length(min=2, max=200),
+                              metadata={"description": "Exactly as on the ID document"})
+    date_of_birth = fields.Date(required=True)
+    nationality = fields.String(required=True, validate=validate.Length(equal=2),
+                                metadata={"description": "ISO 3166-1 alpha-2, e.g. UZ"})
+    id_document_number = fields.String(required=True, validate=validate.Length(min=5, max=40))
+
+
+class UserSchema(Schema):
+    id = fields.Integer()
+    email = fields.String()
+    role = fields.String()
+    full_name = fields.String(attribute="profile.full_name", allow_none=True)
+
+
+class TokenRequestSchema(Schema):
+    email = fields.String(required=True, validate=validate.Length(max=254))
+    password = fields.String(required=True, load_only=True,
+                             validate=validate.Length(max=MAX_PASSWORD_LENGTH))
+
+
+class TokenSchema(Schema):
+    token = fields.String(required=True)
+    expires_at = fields.AwareDateTime(required=True)
+
+
+class ScaleSchema(Schema):
+    min = fields.Float()
+    max = fields.Float()
+    unit = fields.String()
+
+
+class SectionSummarySchema(Schema):
+    code = fields.String()
+    title = fields.String()
+    item_count = fields.Integer()
+
+
+class ExamSchema(Schema):
+    code = fields.String()
+    version = fields.Integer()
+    title = fields.String()
+    description = fields.String(allow_none=True)
+    modes = fields.List(fields.String())
+    clock = fields.String()
+    duration_seconds = fields.Integer()
+    item_count = fields.Integer()
+    sections = fields.List(fields.Nested(SectionSummarySchema))
+    scoring = fields.Dict(metadata={"description": "Rule, scale and pass rule"})
+    available = fields.Boolean()
+    unavailable_reason = fields.String(allow_none=True)
+
+
+class StartAttemptSchema(Schema):
+    exam_code = fields.String(required=True, validate=validate.Length(min=1, max=64))
+
+
+class OptionSchema(Schema):
+    id = fields.String()
+    html = fields.String()
+
+
+class AttemptItemSchema(Schema):
+    ref = fields.String()
+    position = fields.Integer()
+    type = fields.String()
+    stem = fields.String()
+    options = fields.List(fields.Nested(OptionSchema))
+    response = fields.Raw(allow_none=True)
+    flagged = fields.Boolean()
+    client_seq = fields.Integer()
+
+
+class SectionStateSchema(Schema):
+    code = fields.String()
+    title = fields.String()
+    deadline_at = fields.AwareDateTime()
+    remaining_seconds = fields.Integer()
+    items = fields.List(fields.Nested(AttemptItemSchema))
+
+
+class CurrentSectionSchema(Schema):
+    code = fields.String()
+    title = fields.String()
+    deadline_at = fields.AwareDateTime()
+    remaining_seconds = fields.Integer()
+
+
+class ExamRefSchema(Schema):
+    code = fields.String()
+    version = fields.Integer()
+    title = fields.String()
+
+
+class AttemptStateSchema(Schema):
+    id = fields.String()
+    status = fields.String()
+    mode = fields.String()
+    exam = fields.Nested(ExamRefSchema)
+    server_time = fields.AwareDateTime()
+    started_at = fields.AwareDateTime()
+    deadline_at = fields.AwareDateTime()
+    remaining_seconds = fields.Integer()
+    clock = fields.String()
+    current_section = fields.Nested(CurrentSectionSchema)
+    sections = fields.List(fields.Nested(SectionStateSchema))
+    item_count = fields.Integer()
+    answered_count = fields.Integer()
+
+
+class SaveResponseSchema(Schema):
+    response = fields.Raw(required=True, allow_none=True,
+                          metadata={"description": 'The answer, e.g. "B"; null clears it'})
+    client_seq = fields.Integer(required=True, strict=True,
+                                validate=validate.Range(min=1, max=2**53))
+    flagged = fields.Boolean(load_default=None)
+
+
+class SaveAckSchema(Schema):
+    item_ref = fields.String()
+    accepted = fields.Boolean(metadata={"description": "False when a newer save is stored"})
+    client_seq = fields.Integer(metadata={"description": "Sequence number of the stored save"})
+    response = fields.Raw(allow_none=True)
+    flagged = fields.Boolean()
+    saved_at = fields.AwareDateTime(allow_none=True)
+    server_time = fields.AwareDateTime()
+
+
+class SectionScoreSchema(Schema):
+    code = fields.String()
+    title = fields.String()
+    points = fields.Float()
+    max_points = fields.Float()
+    percent = fields.Float()
+
+
+class ResultSchema(Schema):
+    attempt_id = fields.String()
+    exam = fields.Nested(ExamRefSchema)
+    mode = fields.String()
+    status = fields.String()
+    finished_at = fields.AwareDateTime(allow_none=True)
+    finish_reason = fields.String(allow_none=True)
+    sections = fields.List(fields.Nested(SectionScoreSchema))
+    total = fields.Float(allow_none=True)
+    total_max = fields.Float(allow_none=True)
+    percent = fields.Float(allow_none=True)
+    scale = fields.Nested(ScaleSchema)
+    pass_rule = fields.Dict()
+    passed = fields.Boolean(allow_none=True)
+    band = fields.String(allow_none=True)
+    scoring_version = fields.String(allow_none=True)
+    certificate_number = fields.String(allow_none=True)

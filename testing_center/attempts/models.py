@@ -1,0 +1,91 @@
+"""An attempt, its frozen form (attempt items) and one response row per presented item.
+
+The form is written once, when the attempt starts, and never re-assembled: each
+``AttemptItem`` names the item version shown and the option order, so a reload, a
+new bank version or a template change cannot alter what the candidate sees. Response
+rows are created with the form, so saving an answer is a single conditional UPDATE.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from exam_templates.models import ExamTemplate
+from item_bank.db import Base
+from item_bank.models import ItemVersion
+
+
+class AttemptStatus(enum.StrEnum):
+    IN_PROGRESS = "in_progress"
+    FINISHED = "finished"
+
+
+class FinishReason(enum.StrEnum):
+    CANDIDATE = "candidate"
+    DEADLINE = "deadline"
+
+
+class Attempt(Base):
+    """One sitting. Its id is random, so ids reveal nothing about other attempts."""
+
+    __tablename__ = "attempts"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    template_id: Mapped[int] = mapped_column(ForeignKey("exam_templates.id"))
+    mode: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    seed: Mapped[int]
+    started_at: Mapped[dt.datetime]
+    deadline_at: Mapped[dt.datetime]
+    finished_at: Mapped[dt.datetime | None]
+    finish_reason: Mapped[str | None] = mapped_column(String(16))
+    result: Mapped[dict[str, Any] | None]
+
+    template: Mapped[ExamTemplate] = relationship()
+    items: Mapped[list[AttemptItem]] = relationship(
+        back_populates="attempt", order_by="AttemptItem.position"
+    )
+
+
+class AttemptItem(Base):
+    """One position of the frozen form: section, item version and option order."""
+
+    __tablename__ = "attempt_items"
+    __table_args__ = (UniqueConstraint("attempt_id", "ref"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[str] = mapped_column(ForeignKey("attempts.id"))
+    ref: Mapped[str] = mapped_column(String(16))
+    position: Mapped[int]
+    section_code: Mapped[str] = mapped_column(String(64))
+    item_version_id: Mapped[int] = mapped_column(ForeignKey("item_versions.id"))
+    option_order: Mapped[list[Any]] = mapped_column(JSON)
+
+    attempt: Mapped[Attempt] = relationship(back_populates="items")
+    item_version: Mapped[ItemVersion] = relationship()
+    response: Mapped[Response] = relationship(back_populates="attempt_item")
+
+
+class Response(Base):
+    """The latest acknowledged answer to one attempt item.
+
+    ``client_seq`` is the page's sequence number of the save that wrote it; a save with
+    a number not above it is stale and changes nothing.
+    """
+
+    __tablename__ = "responses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_item_id: Mapped[int] = mapped_column(ForeignKey("attempt_items.id"), unique=True)
+    value: Mapped[Any | None] = mapped_column(JSON)
+    is_flagged: Mapped[bool] = mapped_column(default=False)
+    client_seq: Mapped[int] = mapped_column(default=0)
+    saved_at: Mapped[dt.datetime | None]
+
+    attempt_item: Mapped[AttemptItem] = relationship(back_populates="response")

@@ -1,0 +1,104 @@
+"""What a candidate is shown of an attempt: state for the player, and the result.
+
+Item payloads are built by the item type's ``candidate_view`` from content alone: the
+key and the explanation are never read here, so they cannot leak into a payload.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from exam_templates.blueprint import Blueprint
+from item_bank.types import ITEM_TYPES
+from testing_center.attempts.models import Attempt, AttemptStatus
+
+
+def localized(texts: Mapping[str, str], locale: str) -> str:
+    """Return the text in ``locale``, falling back to English."""
+    return texts.get(locale) or texts.get("en") or next(iter(texts.values()), "")
+
+
+def remaining_seconds(attempt: Attempt, now: dt.datetime) -> int:
+    """Whole seconds left before the deadline (0 once it has passed or the attempt ended)."""
+    if attempt.status != AttemptStatus.IN_PROGRESS:
+        return 0
+    return max(0, math.ceil((attempt.deadline_at - now).total_seconds()))
+
+
+def exam_summary(attempt: Attempt, blueprint: Blueprint, locale: str) -> dict[str, Any]:
+    return {"code": blueprint.code, "version": blueprint.version,
+            "title": localized(blueprint.title, locale)}
+
+
+def attempt_state(attempt: Attempt, blueprint: Blueprint, now: dt.datetime,
+                  locale: str) -> dict[str, Any]:
+    """Return the player's view of the attempt: clock, form and saved responses."""
+    sections = []
+    by_section: dict[str, list[dict[str, Any]]] = {}
+    for attempt_item in attempt.items:
+        version = attempt_item.item_version
+        item_type = ITEM_TYPES[version.item.item_type]
+        response = attempt_item.response
+        by_section.setdefault(attempt_item.section_code, []).append({
+            "ref": attempt_item.ref,
+            "position": attempt_item.position,
+            "type": item_type.code,
+            **item_type.candidate_view(version.content, attempt_item.option_order),
+            "response": response.value,
+            "flagged": response.is_flagged,
+            "client_seq": response.client_seq,
+        })
+    remaining = remaining_seconds(attempt, now)
+    for section in blueprint.sections:
+        sections.append({
+            "code": section.code,
+            "title": localized(section.title, locale),
+            "deadline_at": attempt.deadline_at,
+            "remaining_seconds": remaining,
+            "items": by_section.get(section.code, []),
+        })
+    answered = sum(1 for item in attempt.items if item.response.value is not None)
+    return {
+        "id": attempt.id,
+        "status": attempt.status,
+        "mode": attempt.mode,
+        "exam": exam_summary(attempt, blueprint, locale),
+        "server_time": now,
+        "started_at": attempt.started_at,
+        "deadline_at": attempt.deadline_at,
+        "remaining_seconds": remaining,
+        "clock": blueprint.clock,
+        "current_section": {key: sections[0][key] for key in
+                            ("code", "title", "deadline_at", "remaining_seconds")},
+        "sections": sections,
+        "item_count": len(attempt.items),
+        "answered_count": answered,
+    }
+
+
+def attempt_result(attempt: Attempt, blueprint: Blueprint, locale: str) -> dict[str, Any]:
+    """Return the scored result of a finished attempt."""
+    result = attempt.result or {}
+    titles = {section.code: localized(section.title, locale) for section in blueprint.sections}
+    return {
+        "attempt_id": attempt.id,
+        "exam": exam_summary(attempt, blueprint, locale),
+        "mode": attempt.mode,
+        "status": attempt.status,
+        "finished_at": attempt.finished_at,
+        "finish_reason": attempt.finish_reason,
+        "sections": [{**section, "title": titles.get(section["code"], section["code"])}
+                     for section in result.get("sections", [])],
+        "total": result.get("total"),
+        "total_max": result.get("total_max"),
+        "percent": result.get("percent"),
+        "scale": blueprint.scoring.describe()["scale"],
+        "pass_rule": blueprint.scoring.describe()["pass_rule"],
+        "passed": result.get("passed"),
+        "band": None,
+        "scoring_version": result.get("scoring_version"),
+        "certificate_number": None,
+    }

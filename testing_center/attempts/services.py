@@ -1,0 +1,231 @@
+"""Starting, saving, finishing and scoring attempts.
+
+Every function takes ``now`` from the server clock; the client's clock is never read.
+Ownership is checked in the queries themselves: another user's attempt is simply not
+found, so an id is never confirmed to someone who does not own it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, selectinload
+
+from exam_templates.blueprint import Blueprint, parse_blueprint
+from exam_templates.models import ExamTemplate
+from exam_templates.services import build_form, current_templates
+from item_bank.models import Item, ItemVersion
+from item_bank.types import ITEM_TYPES
+from scoring.grading import ResponseToGrade, grade_responses
+from testing_center.accounts.models import User
+from testing_center.attempts.models import (
+    Attempt,
+    AttemptItem,
+    AttemptStatus,
+    FinishReason,
+    Response,
+)
+from testing_center.errors import Conflict, NotFound
+
+PRACTICE = "practice"
+
+
+@dataclass(frozen=True)
+class SaveAck:
+    """The server's answer to a save: what is stored now, and whether this save won."""
+
+    item_ref: str
+    accepted: bool
+    client_seq: int
+    response: Any
+    flagged: bool
+    saved_at: dt.datetime | None
+
+
+def template_for_code(session: Session, code: str) -> ExamTemplate:
+    """Return the current version of the template ``code`` or raise ``NotFound``."""
+    for template in current_templates(session):
+        if template.code == code:
+            return template
+    raise NotFound("There is no exam with this code.", code="exam_not_found")
+
+
+def find_open_attempt(session: Session, user: User, template_code: str) -> Attempt | None:
+    """Return the user's in-progress attempt at this exam, if one exists."""
+    return session.scalar(
+        select(Attempt)
+        .join(ExamTemplate, ExamTemplate.id == Attempt.template_id)
+        .where(Attempt.user_id == user.id, ExamTemplate.code == template_code,
+               Attempt.status == AttemptStatus.IN_PROGRESS)
+    )
+
+
+def start_practice(
+    session: Session, user: User, template_code: str, now: dt.datetime
+) -> tuple[Attempt, bool]:
+    """Start a practice attempt, or return the open one; the flag says whether it is new.
+
+    The form is assembled here, once, and written with one empty response per item.
+    """
+    template = template_for_code(session, template_code)
+    blueprint = parse_blueprint(template.definition)
+    if PRACTICE not in blueprint.modes:
+        raise Conflict("This exam is only given at a test centre.", code="mode_not_allowed")
+    existing = find_open_attempt(session, user, template_code)
+    if existing is not None:
+        if existing.deadline_at > now:
+            return existing, False
+        finish_attempt(session, existing, now, FinishReason.DEADLINE)
+    form = build_form(session, template, seed=secrets.randbelow(2**31))
+    attempt = Attempt(
+        id=secrets.token_hex(16),
+        user_id=user.id,
+        template_id=template.id,
+        mode=PRACTICE,
+        status=AttemptStatus.IN_PROGRESS,
+        seed=form.seed,
+        started_at=now,
+        deadline_at=now + dt.timedelta(seconds=blueprint.duration_seconds),
+    )
+    session.add(attempt)
+    position = 0
+    for section in form.sections:
+        for assembled in section.items:
+            position += 1
+            attempt.items.append(AttemptItem(
+                ref=f"q{position}",
+                position=position,
+                section_code=section.code,
+                item_version_id=assembled.version_id,
+                option_order=list(assembled.option_order),
+                response=Response(),
+            ))
+    session.flush()
+    return attempt, True
+
+
+def owned_attempt(session: Session, attempt_id: str, user: User) -> Attempt:
+    """Return the user's attempt with its form loaded, or raise ``NotFound``."""
+    attempt = session.scalar(
+        select(Attempt)
+        .where(Attempt.id == attempt_id, Attempt.user_id == user.id)
+        .options(
+            selectinload(Attempt.items)
+            .selectinload(AttemptItem.item_version)
+            .selectinload(ItemVersion.item),
+            selectinload(Attempt.items).selectinload(AttemptItem.response),
+            selectinload(Attempt.template),
+        )
+    )
+    if attempt is None:
+        raise NotFound("There is no such attempt.", code="attempt_not_found")
+    return attempt
+
+
+def close_if_expired(session: Session, attempt: Attempt, now: dt.datetime) -> Attempt:
+    """Finish an in-progress attempt whose deadline has passed, scoring what was saved."""
+    if attempt.status == AttemptStatus.IN_PROGRESS and attempt.deadline_at <= now:
+        finish_attempt(session, attempt, now, FinishReason.DEADLINE)
+    return attempt
+
+
+def save_response(
+    session: Session,
+    user: User,
+    attempt_id: str,
+    item_ref: str,
+    *,
+    value: Any,
+    client_seq: int,
+    flagged: bool | None,
+    now: dt.datetime,
+) -> SaveAck:
+    """Store one answer if it is newer than the stored one; refuse after the deadline.
+
+    The attempt row is read with a shared lock (PostgreSQL ``FOR SHARE``), so a save
+    and a finish of the same attempt cannot interleave: either the save lands before
+    the finish scores, or it sees the attempt closed and is refused.
+    """
+    row = session.execute(
+        select(Attempt.status, Attempt.deadline_at, AttemptItem.id, ItemVersion.content,
+               Item.item_type)
+        .join(AttemptItem, AttemptItem.attempt_id == Attempt.id)
+        .join(ItemVersion, ItemVersion.id == AttemptItem.item_version_id)
+        .join(Item, Item.id == ItemVersion.item_id)
+        .where(Attempt.id == attempt_id, Attempt.user_id == user.id, AttemptItem.ref == item_ref)
+        .with_for_update(read=True, of=Attempt)
+    ).one_or_none()
+    if row is None:
+        owned_attempt(session, attempt_id, user)  # raises when the attempt is not theirs
+        raise NotFound("This attempt has no item with this reference.", code="item_not_found")
+    status, deadline_at, attempt_item_id, content, item_type = row
+    if status != AttemptStatus.IN_PROGRESS:
+        raise Conflict("This attempt is finished; answers can no longer be changed.",
+                       code="attempt_closed")
+    if now >= deadline_at:
+        raise Conflict("The time for this exam is over; the answer was not saved.",
+                       code="deadline_passed")
+    if value is not None:
+        ITEM_TYPES[item_type].check_response(content, value)
+    values: dict[str, Any] = {"value": value, "client_seq": client_seq, "saved_at": now}
+    if flagged is not None:
+        values["is_flagged"] = flagged
+    session.execute(
+        update(Response)
+        .where(Response.attempt_item_id == attempt_item_id, Response.client_seq < client_seq)
+        .values(**values)
+    )
+    stored = session.execute(
+        select(Response.value, Response.client_seq, Response.is_flagged, Response.saved_at)
+        .where(Response.attempt_item_id == attempt_item_id)
+    ).one()
+    return SaveAck(item_ref=item_ref, accepted=stored.client_seq == client_seq,
+                   client_seq=stored.client_seq, response=stored.value,
+                   flagged=stored.is_flagged, saved_at=stored.saved_at)
+
+
+def lock_for_finish(session: Session, attempt: Attempt) -> str:
+    """Take the attempt row's write lock and return its status as committed now.
+
+    Waits for saves holding the shared lock, so every acknowledged save is scored.
+    """
+    return session.scalar(
+        select(Attempt.status).where(Attempt.id == attempt.id).with_for_update()
+    )
+
+
+def finish_attempt(
+    session: Session, attempt: Attempt, now: dt.datetime, reason: FinishReason
+) -> Attempt:
+    """Close the attempt and score exactly what was saved; finishing twice changes nothing."""
+    if lock_for_finish(session, attempt) != AttemptStatus.IN_PROGRESS:
+        session.refresh(attempt)
+        return attempt
+    session.refresh(attempt)
+    for attempt_item in attempt.items:
+        session.refresh(attempt_item.response)
+    blueprint = parse_blueprint(attempt.template.definition)
+    graded = grade_responses(
+        ResponseToGrade(
+            section=attempt_item.section_code,
+            item_type=attempt_item.item_version.item.item_type,
+            answer_key=attempt_item.item_version.answer_key,
+            response=attempt_item.response.value,
+        )
+        for attempt_item in attempt.items
+    )
+    score = blueprint.scoring.score(graded, [section.code for section in blueprint.sections])
+    attempt.status = AttemptStatus.FINISHED
+    attempt.finished_at = min(now, attempt.deadline_at)
+    attempt.finish_reason = reason
+    attempt.result = score.as_dict()
+    session.flush()
+    return attempt
+
+
+def blueprint_of(attempt: Attempt) -> Blueprint:
+    return parse_blueprint(attempt.template.definition)

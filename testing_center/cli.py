@@ -1,0 +1,96 @@
+"""The ``testing-center`` command: a Flask CLI group, so ``flask --app testing_center`` works too."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+from flask_migrate import upgrade
+from werkzeug.serving import run_simple
+
+from testing_center.accounts.models import Role
+from testing_center.accounts.services import create_user
+from testing_center.clock import now
+from testing_center.errors import AppError
+from testing_center.extensions import MIGRATIONS_DIR, db
+from testing_center.seed import DEMO_PASSWORD, ensure_demo_accounts, seed_content
+
+
+def register_commands(app: Flask) -> None:
+    app.cli.add_command(demo)
+    app.cli.add_command(seed)
+    app.cli.add_command(users)
+
+
+def run_seed() -> None:
+    report = seed_content(db.session, now())
+    db.session.commit()
+    click.echo(f"templates added: {report.templates_added}; items created: "
+               f"{report.items.created}, new versions: {report.items.versioned}, "
+               f"unchanged: {report.items.unchanged}")
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@with_appcontext
+def demo(host: str, port: int) -> None:
+    """Apply migrations, load the sample bank and demo accounts, then serve."""
+    if current_app.config["ENV_NAME"] == "production":
+        raise click.ClickException("demo creates accounts with a published password; "
+                                   "it refuses to run in production")
+    upgrade(directory=MIGRATIONS_DIR)
+    run_seed()
+    accounts = ensure_demo_accounts(db.session, now())
+    db.session.commit()
+    click.echo(f"database: {db.engine.url.render_as_string(hide_password=True)}")
+    click.echo(f"demo accounts (password for all: {DEMO_PASSWORD}):")
+    for role, email in accounts:
+        click.echo(f"  {role:<10} {email}")
+    click.echo(f"open http://{host}:{port}/")
+    run_simple(host, port, current_app._get_current_object(), threaded=True)
+
+
+@click.command()
+@with_appcontext
+def seed() -> None:
+    """Load the shipped templates and sample bank (idempotent)."""
+    run_seed()
+
+
+@click.group()
+def users() -> None:
+    """Manage accounts."""
+
+
+def read_password() -> str:
+    """Prompt on a terminal; otherwise take the first line of standard input."""
+    if sys.stdin.isatty():
+        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+@users.command("create")
+@click.option("--email", required=True)
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role if r != Role.CANDIDATE]),
+              help="Candidates register themselves, with their ID details.")
+@with_appcontext
+def create_user_command(email: str, role: str) -> None:
+    """Create a staff account (password: prompt, or the first line of stdin)."""
+    try:
+        user = create_user(db.session, email=email, password=read_password(), role=Role(role),
+                           now=now())
+    except AppError as error:
+        db.session.rollback()
+        raise click.ClickException(error.message) from error
+    db.session.commit()
+    click.echo(f"created {user.role} {user.email} (id {user.id})")
+
+
+def main() -> None:
+    """Entry point of the ``testing-center`` console script."""
+    from testing_center import create_app
+
+    FlaskGroup(create_app=create_app, add_version_option=False)()

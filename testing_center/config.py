@@ -1,0 +1,108 @@
+"""Configuration: code defaults, then the environment, then a test mapping.
+
+Validated once at start-up so that a production server with a missing secret or a
+broken database URL refuses to start instead of failing on the first request.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ENVIRONMENTS = ("development", "production")
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run the application safely."""
+
+
+DEFAULTS: dict[str, Any] = {
+    "ENV_NAME": "development",
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    "API_TOKEN_TTL_SECONDS": 12 * 3600,
+    "ARGON2_TIME_COST": 3,
+    "ARGON2_MEMORY_COST_KIB": 64 * 1024,
+    "BABEL_DEFAULT_LOCALE": "en",
+    "LANGUAGES": ("en", "ja", "uz", "ru"),
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "WTF_CSRF_TIME_LIMIT": None,
+    "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+    # flask-smorest: the OpenAPI document lives beside the API it describes.
+    "API_TITLE": "Testing Center API",
+    "API_VERSION": "v1",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/api/v1",
+    "OPENAPI_JSON_PATH": "openapi.json",
+}
+
+ENVIRONMENT_VARIABLES = {
+    # variable -> (config key, converter)
+    "TESTING_CENTER_ENV": ("ENV_NAME", str),
+    "SECRET_KEY": ("SECRET_KEY", str),
+    "DATABASE_URL": ("SQLALCHEMY_DATABASE_URI", str),
+    "API_TOKEN_TTL_SECONDS": ("API_TOKEN_TTL_SECONDS", int),
+}
+
+
+def database_uri(url: str) -> str:
+    """Return ``url`` with the psycopg 3 driver named for plain PostgreSQL URLs."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Return the settings given by environment variables, converted."""
+    settings = {}
+    for variable, (key, convert) in ENVIRONMENT_VARIABLES.items():
+        if environ.get(variable):
+            try:
+                settings[key] = convert(environ[variable])
+            except ValueError as error:
+                raise ConfigError(f"{variable} is not valid: {error}") from error
+    return settings
+
+
+def development_secret_key(instance_path: Path) -> str:
+    """Return a random key kept in the instance folder, so sessions survive a restart."""
+    path = instance_path / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
+
+
+def build_config(
+    instance_path: Path, environ: Mapping[str, str], test_config: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """Merge defaults, environment and test settings, fill derived values and validate."""
+    config = {**DEFAULTS, **from_environment(environ), **(test_config or {})}
+    if config["ENV_NAME"] not in ENVIRONMENTS:
+        raise ConfigError(f"TESTING_CENTER_ENV must be one of {ENVIRONMENTS}")
+    production = config["ENV_NAME"] == "production"
+    if production:
+        key = config.get("SECRET_KEY") or ""
+        if len(key) < MIN_SECRET_KEY_LENGTH:
+            raise ConfigError(
+                f"production needs SECRET_KEY of at least {MIN_SECRET_KEY_LENGTH} random characters"
+            )
+        if not config.get("SQLALCHEMY_DATABASE_URI"):
+            raise ConfigError("production needs DATABASE_URL")
+        config.setdefault("SESSION_COOKIE_SECURE", True)
+    elif not config.get("SECRET_KEY"):
+        config["SECRET_KEY"] = development_secret_key(instance_path)
+    uri = config.get("SQLALCHEMY_DATABASE_URI") or f"sqlite:///{instance_path / 'testing_center.sqlite3'}"
+    config["SQLALCHEMY_DATABASE_URI"] = database_uri(uri)
+    return config
+
+
+def instance_path_from(environ: Mapping[str, str]) -> str | None:
+    """Return the instance folder named by TESTING_CENTER_INSTANCE, if any."""
+    value = environ.get("TESTING_CENTER_INSTANCE")
+    return os.path.abspath(value) if value else None

@@ -1,0 +1,141 @@
+"""Application errors and their single mapping to HTTP responses.
+
+    AppError                 base: ``code`` (stable), ``status`` (HTTP), message
+    ├── NotFound             404: also used for other users' objects, so ids are not confirmed
+    ├── Unauthenticated      401
+    ├── Forbidden            403: a signed-in user whose role may not do this
+    ├── Conflict             409: the request is valid but the state forbids it
+    └── InvalidInput         422: input that passed the schema but breaks a rule
+
+Domain packages raise their own errors (each with a ``code``); ``DOMAIN_STATUS`` maps
+them to statuses here, in one place. API requests get
+``{"error": {"code", "message"[, "details"]}}``; pages get an HTML error page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    Flask,
+    Response,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from werkzeug.exceptions import HTTPException
+
+from exam_templates.errors import AssemblyError, InvalidTemplate
+from item_bank.errors import InvalidItem, InvalidResponse
+
+
+class AppError(Exception):
+    """An error with a stable code, an HTTP status and a message for the client."""
+
+    code = "error"
+    status = 400
+
+    def __init__(self, message: str, *, code: str | None = None,
+                 details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.details = details
+
+
+class NotFound(AppError):
+    code, status = "not_found", 404
+
+
+class Unauthenticated(AppError):
+    code, status = "unauthenticated", 401
+
+
+class Forbidden(AppError):
+    code, status = "forbidden", 403
+
+
+class Conflict(AppError):
+    code, status = "conflict", 409
+
+
+class InvalidInput(AppError):
+    code, status = "invalid_input", 422
+
+
+DOMAIN_STATUS: dict[type[Exception], int] = {
+    InvalidResponse: 422,
+    InvalidItem: 422,
+    InvalidTemplate: 422,
+    AssemblyError: 409,
+}
+
+HTTP_CODES = {
+    400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+    415: "unsupported_media_type", 422: "validation_error", 429: "too_many_requests",
+    500: "internal_error", 503: "unavailable",
+}
+
+
+def wants_json() -> bool:
+    """API paths always answer JSON, whatever the client accepts."""
+    return request.path.startswith("/api/")
+
+
+def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
+    """Render an error as JSON for the API or as a page for the browser."""
+    if wants_json():
+        body: dict[str, Any] = {"code": code, "message": message}
+        if details:
+            body["details"] = details
+        response = jsonify(error=body)
+    else:
+        response = Response(render_template("error.html", status=status, message=message),
+                            mimetype="text/html")
+    response.status_code = status
+    return response
+
+
+def handle_app_error(error: AppError) -> Response:
+    if isinstance(error, Unauthenticated) and not wants_json():
+        return redirect(url_for("account.login", next=request.full_path))
+    return error_response(error.status, error.code, error.message, error.details)
+
+
+def handle_domain_error(error: Exception) -> Response:
+    status = next(s for cls, s in DOMAIN_STATUS.items() if isinstance(error, cls))
+    details = getattr(error, "problems", None)
+    return error_response(status, error.code, str(error), details)
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    """Turn werkzeug's errors, including webargs validation failures, into our format."""
+    status = error.code or 500
+    data = getattr(error, "data", None) or {}
+    details = data.get("messages") or data.get("errors")
+    message = data.get("message") or error.description or error.name
+    if details and status == 422:
+        message = "The request is not valid; see details."
+    response = error_response(status, HTTP_CODES.get(status, "error"), message, details)
+    for name, value in (data.get("headers") or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def handle_unexpected(error: Exception) -> Response:
+    """Never show a stack trace: log it and answer a plain 500."""
+    current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    return error_response(500, "internal_error", "An internal error occurred.")
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(AppError, handle_app_error)
+    for error_class in DOMAIN_STATUS:
+        app.register_error_handler(error_class, handle_domain_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(Exception, handle_unexpected)

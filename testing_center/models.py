@@ -1,0 +1,9 @@
+"""Every persistent model, imported in one place so the metadata (and Alembic) sees all tables."""
+
+from exam_templates.models import ExamTemplate
+from item_bank.models import Item, ItemVersion
+from testing_center.accounts.models import ApiToken, CandidateProfile, User
+from testing_center.attempts.models import Attempt, AttemptItem, Response
+
+__all__ = ["ApiToken", "Attempt", "AttemptItem", "CandidateProfile", "ExamTemplate", "Item",
+           "ItemVersion", "Response", "User"]

@@ -1,0 +1,334 @@
+/* The exam player: shows one question at a time, saves every answer to the server as
+ * it is chosen, and keeps time by the server's clock.
+ *
+ * - The deadline comes from the server's remaining_seconds, anchored to this page's
+ *   monotonic clock (performance.now), so a wrong computer clock changes nothing.
+ * - Each change gets a rising client_seq; unsaved changes wait in a queue mirrored to
+ *   localStorage and are retried with backoff, so a network blip or a reload loses none.
+ * - The server never sends keys; this file only renders what the API gives it.
+ */
+(function () {
+  "use strict";
+
+  const config = JSON.parse(document.getElementById("player-config").textContent);
+  const strings = config.strings;
+  const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
+  const storageKey = "tc-pending-" + config.attemptId;
+  const $ = (id) => document.getElementById(id);
+
+  let items = [];            // flat list of items in form order, each with its section
+  let current = 0;           // index into items
+  let lastSeq = 0;           // highest client_seq used or seen
+  let deadlinePerf = 0;      // performance.now() value at which time is up
+  let pending = {};          // ref -> {response, flagged, seq}
+  let flushing = false;
+  let retryDelay = 1000;
+  let retryTimer = null;
+  let closed = false;
+
+  function format(template, values) {
+    return template.replace(/%\((\w+)\)s/g, (_, name) => String(values[name]));
+  }
+
+  function request(method, url, body) {
+    const headers = { "Accept": "application/json", "X-CSRFToken": csrfToken };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    return fetch(url, {
+      method, headers, credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  }
+
+  /* ---- clock ---------------------------------------------------------------- */
+
+  function anchorClock(remainingSeconds, sentAt, receivedAt) {
+    // The server measured remaining time somewhere between send and receive.
+    deadlinePerf = (sentAt + receivedAt) / 2 + remainingSeconds * 1000;
+  }
+
+  function tick() {
+    const left = Math.max(0, Math.round((deadlinePerf - performance.now()) / 1000));
+    const minutes = Math.floor(left / 60);
+    const seconds = left % 60;
+    $("timer").textContent = String(minutes).padStart(2, "0") + ":" + String(seconds).padStart(2, "0");
+    $("timer").classList.toggle("low", left <= 60);
+    if (left === 0 && !closed) timeUp();
+  }
+
+  async function timeUp() {
+    closed = true;
+    showStatus(strings.timeUp, "error");
+    window.setTimeout(() => { window.location.href = config.resultUrl; }, 1500);
+  }
+
+  /* ---- state ---------------------------------------------------------------- */
+
+  async function loadState() {
+    const sentAt = performance.now();
+    const response = await request("GET", config.stateUrl);
+    const receivedAt = performance.now();
+    if (!response.ok) throw new Error("state " + response.status);
+    const state = await response.json();
+    if (state.status !== "in_progress") {
+      window.location.href = config.resultUrl;
+      return;
+    }
+    anchorClock(state.remaining_seconds, sentAt, receivedAt);
+    items = [];
+    for (const section of state.sections) {
+      for (const item of section.items) {
+        items.push(Object.assign({ sectionTitle: section.title }, item));
+        lastSeq = Math.max(lastSeq, item.client_seq);
+      }
+    }
+    restorePending();
+  }
+
+  function restorePending() {
+    // Changes not acknowledged before a reload are re-applied and sent again.
+    let stored = {};
+    try { stored = JSON.parse(window.localStorage.getItem(storageKey) || "{}"); } catch (e) { stored = {}; }
+    for (const [ref, entry] of Object.entries(stored)) {
+      const item = items.find((candidate) => candidate.ref === ref);
+      if (!item || entry.seq <= item.client_seq) continue;
+      item.response = entry.response;
+      item.flagged = entry.flagged;
+      pending[ref] = entry;
+      lastSeq = Math.max(lastSeq, entry.seq);
+    }
+    persistPending();
+  }
+
+  function persistPending() {
+    try { window.localStorage.setItem(storageKey, JSON.stringify(pending)); } catch (e) { /* private mode */ }
+  }
+
+  /* ---- saving --------------------------------------------------------------- */
+
+  function showStatus(text, kind) {
+    const element = $("save-status");
+    element.textContent = text;
+    element.dataset.kind = kind;
+  }
+
+  function queueSave(item) {
+    lastSeq += 1;
+    pending[item.ref] = { response: item.response, flagged: item.flagged, seq: lastSeq };
+    persistPending();
+    showStatus(strings.saving, "saving");
+    flush();
+  }
+
+  async function flush() {
+    if (flushing || closed) return;
+    flushing = true;
+    window.clearTimeout(retryTimer);
+    try {
+      for (const [ref, entry] of Object.entries(pending)) {
+        const url = config.responseUrl.replace("__REF__", encodeURIComponent(ref));
+        let response;
+        try {
+          response = await request("PUT", url, {
+            response: entry.response, client_seq: entry.seq, flagged: entry.flagged,
+          });
+        } catch (networkError) {
+          return scheduleRetry();
+        }
+        if (response.status >= 500 || response.status === 429) return scheduleRetry();
+        const body = await response.json().catch(() => ({}));
+        if (response.ok) {
+          if (pending[ref] && pending[ref].seq <= body.client_seq) delete pending[ref];
+          const item = items.find((candidate) => candidate.ref === ref);
+          if (item) item.client_seq = body.client_seq;
+        } else if (response.status === 409) {
+          closed = true;
+          pending = {};
+          persistPending();
+          showStatus((body.error && body.error.message) || strings.closed, "error");
+          window.setTimeout(() => { window.location.href = config.resultUrl; }, 1500);
+          return;
+        } else {
+          delete pending[ref];
+          const reason = (body.error && body.error.message) || response.status;
+          showStatus(format(strings.rejected, { reason }), "error");
+        }
+        persistPending();
+      }
+      retryDelay = 1000;
+      if (Object.keys(pending).length === 0 && $("save-status").dataset.kind !== "error") {
+        showStatus(strings.saved, "saved");
+      }
+    } finally {
+      flushing = false;
+    }
+    if (Object.keys(pending).length > 0) flush();
+  }
+
+  function scheduleRetry() {
+    showStatus(strings.retrying, "error");
+    retryTimer = window.setTimeout(flush, retryDelay);
+    retryDelay = Math.min(retryDelay * 2, 10000);
+  }
+
+  /* ---- rendering ------------------------------------------------------------ */
+
+  function renderGrid() {
+    const grid = $("question-grid");
+    grid.replaceChildren();
+    items.forEach((item, index) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = String(index + 1);
+      button.className = "cell" + (item.response !== null ? " answered" : "") +
+        (item.flagged ? " flagged" : "") + (index === current ? " current" : "");
+      const status = [item.response !== null ? strings.answered : strings.notAnswered];
+      if (item.flagged) status.push(strings.flagged);
+      button.setAttribute("aria-label", String(index + 1) + ": " + status.join(", "));
+      if (index === current) button.setAttribute("aria-current", "step");
+      button.addEventListener("click", () => show(index));
+      grid.appendChild(button);
+    });
+  }
+
+  function renderQuestion() {
+    const item = items[current];
+    $("section-name").textContent = item.sectionTitle;
+    $("question-number").textContent = format(strings.question, { n: current + 1, total: items.length });
+    $("stem").innerHTML = item.stem;  // sanitised on the server when the item was imported
+    const options = $("options");
+    options.querySelectorAll(".option").forEach((node) => node.remove());
+    item.options.forEach((option, index) => {
+      const label = document.createElement("label");
+      label.className = "option";
+      const input = document.createElement("input");
+      input.type = "radio";
+      input.name = "answer";
+      input.value = option.id;
+      input.checked = item.response === option.id;
+      input.addEventListener("change", () => choose(option.id));
+      const number = document.createElement("span");
+      number.className = "option-number";
+      number.textContent = String(index + 1);
+      const text = document.createElement("span");
+      text.lang = "ja";
+      text.innerHTML = option.html;
+      label.append(input, number, text);
+      options.appendChild(label);
+    });
+    $("flag").checked = item.flagged;
+    $("prev").disabled = current === 0;
+    $("next").disabled = current === items.length - 1;
+  }
+
+  function show(index) {
+    current = Math.max(0, Math.min(items.length - 1, index));
+    renderQuestion();
+    renderGrid();
+  }
+
+  function choose(optionId) {
+    if (closed) return;
+    const item = items[current];
+    item.response = optionId;
+    renderQuestion();
+    renderGrid();
+    queueSave(item);
+  }
+
+  function toggleFlag(value) {
+    if (closed) return;
+    const item = items[current];
+    item.flagged = value;
+    renderGrid();
+    queueSave(item);
+  }
+
+  /* ---- finishing ------------------------------------------------------------ */
+
+  function openFinishDialog() {
+    const unanswered = items.filter((item) => item.response === null).length;
+    $("finish-summary").textContent = unanswered
+      ? format(strings.unanswered, { n: unanswered }) : strings.allAnswered;
+    $("finish-dialog").showModal();
+  }
+
+  async function finish() {
+    await flush();
+    const response = await request("POST", config.finishUrl);
+    if (response.ok || response.status === 409) {
+      closed = true;
+      window.localStorage.removeItem(storageKey);
+      window.location.href = config.resultUrl;
+    } else {
+      showStatus(strings.retrying, "error");
+    }
+  }
+
+  /* ---- wiring --------------------------------------------------------------- */
+
+  function bindControls() {
+    $("prev").addEventListener("click", () => show(current - 1));
+    $("next").addEventListener("click", () => show(current + 1));
+    $("flag").addEventListener("change", (event) => toggleFlag(event.target.checked));
+    $("finish").addEventListener("click", openFinishDialog);
+    $("finish-dialog").addEventListener("close", () => {
+      if ($("finish-dialog").returnValue === "confirm") finish();
+    });
+    document.addEventListener("keydown", (event) => {
+      if (event.altKey || event.ctrlKey || event.metaKey || $("finish-dialog").open) return;
+      if (event.target instanceof HTMLInputElement && event.target.type !== "radio" &&
+          event.target.type !== "checkbox") return;
+      const key = event.key.toLowerCase();
+      const item = items[current];
+      if (/^[1-5]$/.test(key) && item && item.options[Number(key) - 1]) {
+        choose(item.options[Number(key) - 1].id);
+      } else if (key === "n") {
+        show(current + 1);
+      } else if (key === "p") {
+        show(current - 1);
+      } else if (key === "f") {
+        $("flag").checked = !items[current].flagged;
+        toggleFlag($("flag").checked);
+      }
+    });
+    window.addEventListener("online", flush);
+    window.addEventListener("beforeunload", (event) => {
+      if (Object.keys(pending).length > 0 && !closed) event.preventDefault();
+    });
+  }
+
+  async function resync() {
+    // Re-anchor the countdown to the server every minute (sleep, throttled tabs).
+    if (closed) return;
+    const sentAt = performance.now();
+    try {
+      const response = await request("GET", config.stateUrl);
+      const receivedAt = performance.now();
+      if (!response.ok) return;
+      const state = await response.json();
+      if (state.status !== "in_progress") { closed = true; window.location.href = config.resultUrl; return; }
+      anchorClock(state.remaining_seconds, sentAt, receivedAt);
+    } catch (e) { /* offline: keep counting on the local anchor */ }
+  }
+
+  async function start() {
+    try {
+      await loadState();
+    } catch (error) {
+      showStatus(strings.loadFailed, "error");
+      return;
+    }
+    if (!items.length) return;
+    bindControls();
+    show(0);
+    $("player").dataset.state = "ready";
+    showStatus(Object.keys(pending).length ? strings.saving : strings.saved,
+               Object.keys(pending).length ? "saving" : "saved");
+    tick();
+    window.setInterval(tick, 250);
+    window.setInterval(resync, 60000);
+    flush();
+  }
+
+  start();
+})();

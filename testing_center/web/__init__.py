@@ -1,0 +1,12 @@
+"""Server-rendered pages (Jinja + WTForms), one blueprint per audience."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from testing_center.web import auth, candidate
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(candidate.bp)

@@ -1,0 +1,95 @@
+"""Sign in, register, sign out and choose the interface language."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+
+from testing_center.accounts.forms import LoginForm, RegisterForm
+from testing_center.accounts.services import CandidateDetails, authenticate, register_candidate
+from testing_center.clock import now
+from testing_center.errors import AppError
+from testing_center.extensions import db
+
+bp = Blueprint("account", __name__)
+
+
+def safe_next(target: str | None) -> str:
+    """Return ``target`` only if it is a path on this site (no open redirects)."""
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and target.startswith("/"):
+            return target
+    return url_for("candidate.home")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    if form.validate_on_submit():
+        try:
+            user = authenticate(db.session, form.email.data, form.password.data)
+        except AppError:
+            db.session.rollback()
+            flash(_("The e-mail address or password is wrong."), "error")
+            return render_template("auth/login.html", form=form), 401
+        db.session.commit()
+        session.clear()
+        login_user(user)
+        return redirect(safe_next(request.args.get("next")))
+    status = 422 if form.errors else 200
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register():
+    form = RegisterForm()
+    if form.validate_on_submit():
+        details = CandidateDetails(
+            email=form.email.data, password=form.password.data, full_name=form.full_name.data,
+            date_of_birth=form.date_of_birth.data, nationality=form.nationality.data,
+            id_document_number=form.id_document_number.data,
+        )
+        try:
+            user = register_candidate(db.session, details, now())
+        except AppError as error:
+            db.session.rollback()
+            flash(_(error.message), "error")
+            return render_template("auth/register.html", form=form), error.status
+        db.session.commit()
+        session.clear()
+        login_user(user)
+        flash(_("Your account is ready."), "info")
+        return redirect(url_for("candidate.catalogue"))
+    status = 422 if form.errors else 200
+    return render_template("auth/register.html", form=form), status
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    logout_user()
+    session.clear()
+    return redirect(url_for("account.login"))
+
+
+@bp.route("/language/<code>", methods=["POST"])
+def set_language(code: str):
+    """Remember the chosen interface language (for the account too, when signed in)."""
+    if code in current_app.config["LANGUAGES"]:
+        session["locale"] = code
+        if current_user.is_authenticated:
+            current_user.locale = code
+            db.session.commit()
+    return redirect(safe_next(request.form.get("next")))
