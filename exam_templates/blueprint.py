@@ -113,7 +113,9 @@ def parse_blueprint(document: Any) -> Blueprint:
         problems.append(f"clock.kind must be one of {list(CLOCKS)}")
     duration = _positive_int(
         clock.get("duration_seconds") if isinstance(clock, Mapping) else None,
-        "clock.duration_seconds", problems, MAX_DURATION_SECONDS,
+        "clock.duration_seconds",
+        problems,
+        MAX_DURATION_SECONDS,
     )
     raw_sections = document.get("sections")
     sections: list[SectionSpec] = []

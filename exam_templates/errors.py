@@ -1,8 +1,8 @@
 """Errors raised by exam templates.
 
-    TemplateError        base; ``code`` is the stable machine-readable code
-    ├── InvalidTemplate  a blueprint file breaks the schema (``problems`` lists each)
-    └── AssemblyError    the bank cannot satisfy the blueprint (the message says what is short)
+TemplateError        base; ``code`` is the stable machine-readable code
+├── InvalidTemplate  a blueprint file breaks the schema (``problems`` lists each)
+└── AssemblyError    the bank cannot satisfy the blueprint (the message says what is short)
 """
 
 from __future__ import annotations

@@ -54,14 +54,22 @@ def load_templates(session: Session, documents: Iterable[dict], *, now: dt.datet
             select(ExamTemplate).filter_by(code=blueprint.code, version=blueprint.version)
         )
         if stored is None:
-            session.add(ExamTemplate(code=blueprint.code, version=blueprint.version,
-                                     definition=document, created_at=now))
+            session.add(
+                ExamTemplate(
+                    code=blueprint.code,
+                    version=blueprint.version,
+                    definition=document,
+                    created_at=now,
+                )
+            )
             added += 1
         elif stored.definition != document:
-            raise InvalidTemplate([
-                f"{blueprint.code} version {blueprint.version} is already loaded with other "
-                "content; give the changed template a new version"
-            ])
+            raise InvalidTemplate(
+                [
+                    f"{blueprint.code} version {blueprint.version} is already loaded with other "
+                    "content; give the changed template a new version"
+                ]
+            )
     session.flush()
     return added
 
@@ -76,8 +84,10 @@ def current_templates(session: Session) -> list[ExamTemplate]:
     )
     query = (
         select(ExamTemplate)
-        .join(newest, (newest.c.code == ExamTemplate.code)
-              & (newest.c.version == ExamTemplate.version))
+        .join(
+            newest,
+            (newest.c.code == ExamTemplate.code) & (newest.c.version == ExamTemplate.version),
+        )
         .order_by(ExamTemplate.code)
     )
     return list(session.scalars(query))

@@ -1,8 +1,8 @@
 """Errors raised by the item bank.
 
-    ItemBankError          base; ``code`` is the stable machine-readable code
-    ├── InvalidItem        an item document breaks the schema (import refused whole)
-    └── InvalidResponse    a candidate's response does not fit the item's type
+ItemBankError          base; ``code`` is the stable machine-readable code
+├── InvalidItem        an item document breaks the schema (import refused whole)
+└── InvalidResponse    a candidate's response does not fit the item's type
 """
 
 from __future__ import annotations

@@ -9,8 +9,29 @@ from __future__ import annotations
 
 import nh3
 
-ALLOWED_TAGS = {"p", "br", "b", "strong", "i", "em", "u", "span", "ruby", "rt", "rp", "img",
-                "ul", "ol", "li", "table", "thead", "tbody", "tr", "th", "td"}
+ALLOWED_TAGS = {
+    "p",
+    "br",
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "span",
+    "ruby",
+    "rt",
+    "rp",
+    "img",
+    "ul",
+    "ol",
+    "li",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+}
 ALLOWED_ATTRIBUTES = {
     "img": {"src", "alt", "width", "height"},
     "span": {"lang"},

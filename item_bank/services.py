@@ -138,8 +138,13 @@ def import_items(
     for valid_item in valid:
         item = existing.get(valid_item.ref)
         if item is None:
-            item = Item(ref=valid_item.ref, item_type=valid_item.item_type, status=status,
-                        created_at=now, **valid_item.classification)
+            item = Item(
+                ref=valid_item.ref,
+                item_type=valid_item.item_type,
+                status=status,
+                created_at=now,
+                **valid_item.classification,
+            )
             session.add(item)
             created += 1
         elif _same_as_latest(item, valid_item):
@@ -149,13 +154,15 @@ def import_items(
             for field, value in valid_item.classification.items():
                 setattr(item, field, value)
             versioned += 1
-        item.versions.append(ItemVersion(
-            version_no=len(item.versions) + 1,
-            content=valid_item.content,
-            answer_key=valid_item.answer_key,
-            explanation=valid_item.explanation,
-            created_at=now,
-        ))
+        item.versions.append(
+            ItemVersion(
+                version_no=len(item.versions) + 1,
+                content=valid_item.content,
+                answer_key=valid_item.answer_key,
+                explanation=valid_item.explanation,
+                created_at=now,
+            )
+        )
     session.flush()
     return ImportReport(created=created, versioned=versioned, unchanged=unchanged)
 
@@ -181,8 +188,10 @@ def approved_pool(session: Session, filters: Mapping[str, str]) -> list[PoolEntr
     query = (
         select(Item, ItemVersion)
         .join(latest, latest.c.item_id == Item.id)
-        .join(ItemVersion, (ItemVersion.item_id == Item.id)
-              & (ItemVersion.version_no == latest.c.version_no))
+        .join(
+            ItemVersion,
+            (ItemVersion.item_id == Item.id) & (ItemVersion.version_no == latest.c.version_no),
+        )
         .where(Item.status == "approved")
         .order_by(Item.ref)
     )

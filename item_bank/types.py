@@ -34,7 +34,9 @@ class ItemType(ABC):
         """Return the credit, from 0.0 to 1.0, that ``response`` earns against ``key``."""
 
     @abstractmethod
-    def candidate_view(self, content: dict[str, Any], option_order: Sequence[str]) -> dict[str, Any]:
+    def candidate_view(
+        self, content: dict[str, Any], option_order: Sequence[str]
+    ) -> dict[str, Any]:
         """Return what a candidate may see of the item: never the key."""
 
     def option_ids(self, content: dict[str, Any]) -> list[str]:
@@ -74,8 +76,10 @@ class SingleChoice(ItemType):
             problems.append("option ids must be unique")
         if key not in ids:
             problems.append(f"key {key!r} is not one of the option ids {ids}")
-        cleaned = {"stem": sanitize_html(stem) if isinstance(stem, str) else "",
-                   "options": cleaned_options}
+        cleaned = {
+            "stem": sanitize_html(stem) if isinstance(stem, str) else "",
+            "options": cleaned_options,
+        }
         return cleaned, problems
 
     def check_response(self, content: dict[str, Any], response: Any) -> None:
@@ -85,7 +89,9 @@ class SingleChoice(ItemType):
     def grade(self, key: Any, response: Any) -> float:
         return 1.0 if response is not None and response == key else 0.0
 
-    def candidate_view(self, content: dict[str, Any], option_order: Sequence[str]) -> dict[str, Any]:
+    def candidate_view(
+        self, content: dict[str, Any], option_order: Sequence[str]
+    ) -> dict[str, Any]:
         by_id = {option["id"]: option for option in content["options"]}
         order = list(option_order) or list(by_id)
         return {"stem": content["stem"], "options": [dict(by_id[i]) for i in order]}

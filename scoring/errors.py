@@ -1,7 +1,7 @@
 """Errors raised by scoring.
 
-    ScoringError            base; ``code`` is the stable machine-readable code
-    └── InvalidScoringRule  a template's scoring section cannot be understood
+ScoringError            base; ``code`` is the stable machine-readable code
+└── InvalidScoringRule  a template's scoring section cannot be understood
 """
 
 from __future__ import annotations

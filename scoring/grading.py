@@ -36,6 +36,7 @@ def grade_responses(responses: Iterable[ResponseToGrade]) -> list[GradedResponse
         credit = 0.0
         if response.response is not None:
             credit = ITEM_TYPES[response.item_type].grade(response.answer_key, response.response)
-        graded.append(GradedResponse(response.section, credit * response.max_points,
-                                     response.max_points))
+        graded.append(
+            GradedResponse(response.section, credit * response.max_points, response.max_points)
+        )
     return graded

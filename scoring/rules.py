@@ -47,8 +47,12 @@ class ScoreResult:
             "rule": self.rule,
             "scoring_version": self.scoring_version,
             "sections": [
-                {"code": s.code, "points": s.points, "max_points": s.max_points,
-                 "percent": s.percent}
+                {
+                    "code": s.code,
+                    "points": s.points,
+                    "max_points": s.max_points,
+                    "percent": s.percent,
+                }
                 for s in self.sections
             ],
             "total": self.total,
@@ -82,8 +86,10 @@ class PercentCorrect:
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> PercentCorrect:
         threshold = config.get("pass_percent")
-        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not (
-            0 < threshold <= 100
+        if (
+            isinstance(threshold, bool)
+            or not isinstance(threshold, int | float)
+            or not (0 < threshold <= 100)
         ):
             raise InvalidScoringRule("percent rule needs pass_percent between 0 and 100")
         return cls(pass_percent=float(threshold))
@@ -92,17 +98,30 @@ class PercentCorrect:
         sections = []
         for code in section_order:
             in_section = [g for g in graded if g.section == code]
-            sections.append(SectionScore(code, sum(g.points for g in in_section),
-                                         sum(g.max_points for g in in_section)))
+            sections.append(
+                SectionScore(
+                    code, sum(g.points for g in in_section), sum(g.max_points for g in in_section)
+                )
+            )
         total = sum(s.points for s in sections)
         total_max = sum(s.max_points for s in sections)
         percent = round(100 * total / total_max, 1) if total_max else 0.0
-        return ScoreResult(self.name, SCORING_VERSION, tuple(sections), total, total_max,
-                           percent, passed=total_max > 0 and 100 * total >= self.pass_percent * total_max)
+        return ScoreResult(
+            self.name,
+            SCORING_VERSION,
+            tuple(sections),
+            total,
+            total_max,
+            percent,
+            passed=total_max > 0 and 100 * total >= self.pass_percent * total_max,
+        )
 
     def describe(self) -> dict[str, Any]:
-        return {"rule": self.name, "scale": {"min": 0, "max": 100, "unit": "percent"},
-                "pass_rule": {"min_percent": self.pass_percent}}
+        return {
+            "rule": self.name,
+            "scale": {"min": 0, "max": 100, "unit": "percent"},
+            "pass_rule": {"min_percent": self.pass_percent},
+        }
 
 
 SCORING_RULES: dict[str, Callable[[Mapping[str, Any]], ScoringRule]] = {
@@ -113,7 +132,5 @@ SCORING_RULES: dict[str, Callable[[Mapping[str, Any]], ScoringRule]] = {
 def build_rule(config: Any) -> ScoringRule:
     """Return the scoring rule a template's ``scoring:`` mapping names."""
     if not isinstance(config, Mapping) or config.get("rule") not in SCORING_RULES:
-        raise InvalidScoringRule(
-            f"scoring.rule must be one of {sorted(SCORING_RULES)}"
-        )
+        raise InvalidScoringRule(f"scoring.rule must be one of {sorted(SCORING_RULES)}")
     return SCORING_RULES[config["rule"]](config)

@@ -63,8 +63,11 @@ def init_accounts(app: Flask) -> None:
     login_manager.login_view = "account.login"
     login_manager.user_loader(lambda user_id: db.session.get(User, int(user_id)))
     csrf.init_app(app)
-    hasher = PasswordHasher(time_cost=app.config["ARGON2_TIME_COST"],
-                            memory_cost=app.config["ARGON2_MEMORY_COST_KIB"])
+    hasher = PasswordHasher(
+        time_cost=app.config["ARGON2_TIME_COST"],
+        memory_cost=app.config["ARGON2_MEMORY_COST_KIB"],
+        parallelism=app.config["ARGON2_PARALLELISM"],
+    )
     app.extensions["password_hasher"] = hasher
     # Verified against when an e-mail address is unknown, so timing reveals nothing.
     app.extensions["dummy_password_hash"] = hasher.hash(os.urandom(16).hex())
@@ -74,8 +77,11 @@ def init_interface(app: Flask) -> None:
     """Languages and template helpers."""
     from testing_center.i18n import select_locale
 
-    babel.init_app(app, locale_selector=select_locale,
-                   default_translation_directories=str(Path(__file__).parent / "translations"))
+    babel.init_app(
+        app,
+        locale_selector=select_locale,
+        default_translation_directories=str(Path(__file__).parent / "translations"),
+    )
     app.jinja_env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": True}
     app.json.ensure_ascii = False  # Japanese stays readable and shorter on the wire
     app.jinja_env.globals["current_locale"] = lambda: str(get_locale())

@@ -21,6 +21,7 @@ from testing_center.accounts.services import user_for_token
 from testing_center.clock import now
 from testing_center.errors import Forbidden, Unauthenticated
 from testing_center.extensions import csrf, db
+from testing_center.i18n import N_
 
 F = TypeVar("F", bound=Callable[..., Any])
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -46,15 +47,17 @@ def requester() -> User | None:
         token = bearer_token()
         user = user_for_token(db.session, token, now()) if token else None
         if user is None:
-            raise Unauthenticated("The token is missing, expired or revoked.",
-                                  code="invalid_token")
+            raise Unauthenticated(
+                N_("The token is missing, expired or revoked."), code="invalid_token"
+            )
     elif current_user.is_authenticated:
         if request.method in UNSAFE_METHODS:
             try:
                 csrf.protect()
             except CSRFError as error:
-                raise Forbidden("The CSRF token is missing or wrong; reload the page.",
-                                code="csrf_failed") from error
+                raise Forbidden(
+                    N_("The CSRF token is missing or wrong; reload the page."), code="csrf_failed"
+                ) from error
         user = current_user._get_current_object()
     g.requester = user
     return user
@@ -63,9 +66,9 @@ def requester() -> User | None:
 def check_role(user: User | None, roles: tuple[Role, ...]) -> User:
     """Return ``user`` when it may act in one of ``roles``; raise otherwise."""
     if user is None:
-        raise Unauthenticated("Sign in first.")
+        raise Unauthenticated(N_("Sign in first."))
     if roles and user.role not in roles:
-        raise Forbidden("Your account's role may not do this.")
+        raise Forbidden(N_("Your account's role may not do this."))
     return user
 
 

@@ -1,4 +1,4 @@
-"""The ``testing-center`` command: a Flask CLI group, so ``flask --app testing_center`` works too."""
+"""The ``testing-center`` command, a Flask CLI group (``flask --app testing_center`` works too)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from testing_center.errors import AppError
 from testing_center.extensions import MIGRATIONS_DIR, db
 from testing_center.seed import DEMO_PASSWORD, ensure_demo_accounts, seed_content
 
+STAFF_ROLES = [role.value for role in Role if role is not Role.CANDIDATE]
+
 
 def register_commands(app: Flask) -> None:
     app.cli.add_command(demo)
@@ -27,9 +29,11 @@ def register_commands(app: Flask) -> None:
 def run_seed() -> None:
     report = seed_content(db.session, now())
     db.session.commit()
-    click.echo(f"templates added: {report.templates_added}; items created: "
-               f"{report.items.created}, new versions: {report.items.versioned}, "
-               f"unchanged: {report.items.unchanged}")
+    click.echo(
+        f"templates added: {report.templates_added}; items created: "
+        f"{report.items.created}, new versions: {report.items.versioned}, "
+        f"unchanged: {report.items.unchanged}"
+    )
 
 
 @click.command()
@@ -39,8 +43,9 @@ def run_seed() -> None:
 def demo(host: str, port: int) -> None:
     """Apply migrations, load the sample bank and demo accounts, then serve."""
     if current_app.config["ENV_NAME"] == "production":
-        raise click.ClickException("demo creates accounts with a published password; "
-                                   "it refuses to run in production")
+        raise click.ClickException(
+            "demo creates accounts with a published password; it refuses to run in production"
+        )
     upgrade(directory=MIGRATIONS_DIR)
     run_seed()
     accounts = ensure_demo_accounts(db.session, now())
@@ -74,14 +79,19 @@ def read_password() -> str:
 
 @users.command("create")
 @click.option("--email", required=True)
-@click.option("--role", required=True, type=click.Choice([r.value for r in Role if r != Role.CANDIDATE]),
-              help="Candidates register themselves, with their ID details.")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(STAFF_ROLES),
+    help="Candidates register themselves, with their ID details.",
+)
 @with_appcontext
 def create_user_command(email: str, role: str) -> None:
     """Create a staff account (password: prompt, or the first line of stdin)."""
     try:
-        user = create_user(db.session, email=email, password=read_password(), role=Role(role),
-                           now=now())
+        user = create_user(
+            db.session, email=email, password=read_password(), role=Role(role), now=now()
+        )
     except AppError as error:
         db.session.rollback()
         raise click.ClickException(error.message) from error

@@ -26,6 +26,7 @@ DEFAULTS: dict[str, Any] = {
     "API_TOKEN_TTL_SECONDS": 12 * 3600,
     "ARGON2_TIME_COST": 3,
     "ARGON2_MEMORY_COST_KIB": 64 * 1024,
+    "ARGON2_PARALLELISM": 2,
     "BABEL_DEFAULT_LOCALE": "en",
     "LANGUAGES": ("en", "ja", "uz", "ru"),
     "SESSION_COOKIE_HTTPONLY": True,
@@ -53,7 +54,7 @@ def database_uri(url: str) -> str:
     """Return ``url`` with the psycopg 3 driver named for plain PostgreSQL URLs."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -97,7 +98,8 @@ def build_config(
         config.setdefault("SESSION_COOKIE_SECURE", True)
     elif not config.get("SECRET_KEY"):
         config["SECRET_KEY"] = development_secret_key(instance_path)
-    uri = config.get("SQLALCHEMY_DATABASE_URI") or f"sqlite:///{instance_path / 'testing_center.sqlite3'}"
+    default_uri = f"sqlite:///{instance_path / 'testing_center.sqlite3'}"
+    uri = config.get("SQLALCHEMY_DATABASE_URI") or default_uri
     config["SQLALCHEMY_DATABASE_URI"] = database_uri(uri)
     return config
 

@@ -26,6 +26,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext
 from werkzeug.exceptions import HTTPException
 
 from exam_templates.errors import AssemblyError, InvalidTemplate
@@ -38,13 +39,19 @@ class AppError(Exception):
     code = "error"
     status = 400
 
-    def __init__(self, message: str, *, code: str | None = None,
-                 details: Any = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, *, code: str | None = None, details: Any = None, **params: Any
+    ) -> None:
+        super().__init__(message % params if params else message)
         self.message = message
+        self.params = params
         if code:
             self.code = code
         self.details = details
+
+    def translated(self) -> str:
+        """Return the message in the request's language (messages are marked with ``N_``)."""
+        return gettext(self.message, **self.params)
 
 
 class NotFound(AppError):
@@ -75,10 +82,18 @@ DOMAIN_STATUS: dict[type[Exception], int] = {
 }
 
 HTTP_CODES = {
-    400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
-    415: "unsupported_media_type", 422: "validation_error", 429: "too_many_requests",
-    500: "internal_error", 503: "unavailable",
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
 }
 
 
@@ -95,8 +110,9 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
             body["details"] = details
         response = jsonify(error=body)
     else:
-        response = Response(render_template("error.html", status=status, message=message),
-                            mimetype="text/html")
+        response = Response(
+            render_template("error.html", status=status, message=message), mimetype="text/html"
+        )
     response.status_code = status
     return response
 
@@ -104,7 +120,7 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
 def handle_app_error(error: AppError) -> Response:
     if isinstance(error, Unauthenticated) and not wants_json():
         return redirect(url_for("account.login", next=request.full_path))
-    return error_response(error.status, error.code, error.message, error.details)
+    return error_response(error.status, error.code, error.translated(), error.details)
 
 
 def handle_domain_error(error: Exception) -> Response:

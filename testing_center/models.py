@@ -5,5 +5,14 @@ from item_bank.models import Item, ItemVersion
 from testing_center.accounts.models import ApiToken, CandidateProfile, User
 from testing_center.attempts.models import Attempt, AttemptItem, Response
 
-__all__ = ["ApiToken", "Attempt", "AttemptItem", "CandidateProfile", "ExamTemplate", "Item",
-           "ItemVersion", "Response", "User"]
+__all__ = [
+    "ApiToken",
+    "Attempt",
+    "AttemptItem",
+    "CandidateProfile",
+    "ExamTemplate",
+    "Item",
+    "ItemVersion",
+    "Response",
+    "User",
+]

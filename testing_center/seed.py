@@ -32,10 +32,12 @@ class SeedReport:
 
 def seed_content(session: Session, now: dt.datetime) -> SeedReport:
     """Load the shipped templates and the sample bank (approved); repeating adds nothing."""
-    items = import_items(session, read_item_documents(sorted(SAMPLES_DIR.glob("*.yaml"))),
-                         status="approved", now=now)
-    added = load_templates(session, read_template_documents(sorted(BLUEPRINTS_DIR.glob("*.yaml"))),
-                           now=now)
+    items = import_items(
+        session, read_item_documents(sorted(SAMPLES_DIR.glob("*.yaml"))), status="approved", now=now
+    )
+    added = load_templates(
+        session, read_template_documents(sorted(BLUEPRINTS_DIR.glob("*.yaml"))), now=now
+    )
     return SeedReport(templates_added=added, items=items)
 
 

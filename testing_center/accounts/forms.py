@@ -20,8 +20,9 @@ def country_choices() -> list[tuple[str, str]]:
 
 class LoginForm(FlaskForm):
     email = EmailField(_l("E-mail address"), validators=[DataRequired(), Length(max=254)])
-    password = PasswordField(_l("Password"),
-                             validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)])
+    password = PasswordField(
+        _l("Password"), validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)]
+    )
 
 
 class RegisterForm(FlaskForm):
@@ -30,12 +31,17 @@ class RegisterForm(FlaskForm):
         _l("Password"),
         validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH)],
     )
-    confirm = PasswordField(_l("Repeat the password"),
-                            validators=[DataRequired(), EqualTo("password")])
-    full_name = StringField(_l("Full name exactly as on your ID document"),
-                            validators=[DataRequired(), Length(min=2, max=200)])
+    confirm = PasswordField(
+        _l("Repeat the password"), validators=[DataRequired(), EqualTo("password")]
+    )
+    full_name = StringField(
+        _l("Full name exactly as on your ID document"),
+        validators=[DataRequired(), Length(min=2, max=200)],
+    )
     date_of_birth = DateField(_l("Date of birth"), validators=[DataRequired()])
-    nationality = SelectField(_l("Nationality"), choices=country_choices,
-                              validators=[DataRequired()])
-    id_document_number = StringField(_l("ID document (passport) number"),
-                                     validators=[DataRequired(), Length(min=5, max=40)])
+    nationality = SelectField(
+        _l("Nationality"), choices=country_choices, validators=[DataRequired()]
+    )
+    id_document_number = StringField(
+        _l("ID document (passport) number"), validators=[DataRequired(), Length(min=5, max=40)]
+    )

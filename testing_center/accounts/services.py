@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from testing_center.accounts.models import ApiToken, CandidateProfile, Role, User
 from testing_center.errors import Conflict, InvalidInput, Unauthenticated
+from testing_center.i18n import N_
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 128
@@ -66,11 +67,13 @@ def check_password_rules(password: str, email: str) -> None:
     """Raise ``InvalidInput`` when a password is too short, too long or is the e-mail."""
     if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
         raise InvalidInput(
-            f"The password must have {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters.",
+            N_("The password must have %(min)d to %(max)d characters."),
             code="weak_password",
+            min=MIN_PASSWORD_LENGTH,
+            max=MAX_PASSWORD_LENGTH,
         )
     if password.strip().lower() == email.lower():
-        raise InvalidInput("The password must not be the e-mail address.", code="weak_password")
+        raise InvalidInput(N_("The password must not be the e-mail address."), code="weak_password")
 
 
 def check_candidate_details(details: CandidateDetails, today: dt.date) -> CandidateDetails:
@@ -79,20 +82,27 @@ def check_candidate_details(details: CandidateDetails, today: dt.date) -> Candid
     check_password_rules(details.password, email)
     full_name = " ".join(details.full_name.split())
     if not 2 <= len(full_name) <= 200:
-        raise InvalidInput("Enter the full name exactly as on the ID document.", code="invalid_name")
+        raise InvalidInput(
+            N_("Enter the full name exactly as on the ID document."), code="invalid_name"
+        )
     age_years = (today - details.date_of_birth).days / 365.25
     if not 14 <= age_years <= 100:
-        raise InvalidInput("The date of birth is not plausible.", code="invalid_date_of_birth")
+        raise InvalidInput(N_("The date of birth is not plausible."), code="invalid_date_of_birth")
     nationality = details.nationality.strip().upper()
     if nationality not in COUNTRY_CODES:
-        raise InvalidInput("Nationality must be a two-letter country code such as UZ.",
-                           code="invalid_nationality")
+        raise InvalidInput(
+            N_("Nationality must be a two-letter country code such as UZ."),
+            code="invalid_nationality",
+        )
     document = normalize_id_document(details.id_document_number)
     if not ID_DOCUMENT_PATTERN.match(document):
-        raise InvalidInput("The ID document number must have 5-32 letters and digits.",
-                           code="invalid_id_document")
-    return CandidateDetails(email, details.password, full_name, details.date_of_birth,
-                            nationality, document)
+        raise InvalidInput(
+            N_("The ID document number must have 5-32 letters and digits."),
+            code="invalid_id_document",
+        )
+    return CandidateDetails(
+        email, details.password, full_name, details.date_of_birth, nationality, document
+    )
 
 
 def email_taken(session: Session, email: str) -> bool:
@@ -106,23 +116,31 @@ def create_user(
     email = normalize_email(email)
     check_password_rules(password, email)
     if email_taken(session, email):
-        raise Conflict("An account with this e-mail address exists.", code="email_taken")
-    user = User(email=email, password_hash=password_hasher().hash(password), role=role.value,
-                created_at=now, password_changed_at=now)
+        raise Conflict(N_("An account with this e-mail address exists."), code="email_taken")
+    user = User(
+        email=email,
+        password_hash=password_hasher().hash(password),
+        role=role.value,
+        created_at=now,
+        password_changed_at=now,
+    )
     session.add(user)
     try:
         with session.begin_nested():
             session.flush()
     except IntegrityError as error:  # a concurrent registration took the address
-        raise Conflict("An account with this e-mail address exists.", code="email_taken") from error
+        raise Conflict(
+            N_("An account with this e-mail address exists."), code="email_taken"
+        ) from error
     return user
 
 
 def register_candidate(session: Session, details: CandidateDetails, now: dt.datetime) -> User:
     """Create a candidate account with its ID profile."""
     details = check_candidate_details(details, now.date())
-    user = create_user(session, email=details.email, password=details.password,
-                       role=Role.CANDIDATE, now=now)
+    user = create_user(
+        session, email=details.email, password=details.password, role=Role.CANDIDATE, now=now
+    )
     user.profile = CandidateProfile(
         full_name=details.full_name,
         date_of_birth=details.date_of_birth,
@@ -149,8 +167,9 @@ def authenticate(session: Session, email: str, password: str) -> User:
     except (VerificationError, InvalidHashError):
         user = None
     if user is None or not user.is_enabled:
-        raise Unauthenticated("The e-mail address or password is wrong.",
-                              code="invalid_credentials")
+        raise Unauthenticated(
+            N_("The e-mail address or password is wrong."), code="invalid_credentials"
+        )
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(password)
     return user
@@ -164,8 +183,11 @@ def issue_token(session: Session, user: User, now: dt.datetime, ttl_seconds: int
     """Create a bearer token for ``user`` that expires ``ttl_seconds`` from ``now``."""
     token = secrets.token_urlsafe(32)
     expires_at = now + dt.timedelta(seconds=ttl_seconds)
-    session.add(ApiToken(user_id=user.id, token_hash=token_digest(token), created_at=now,
-                         expires_at=expires_at))
+    session.add(
+        ApiToken(
+            user_id=user.id, token_hash=token_digest(token), created_at=now, expires_at=expires_at
+        )
+    )
     session.flush()
     return IssuedToken(token, expires_at)
 

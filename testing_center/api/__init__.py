@@ -25,12 +25,15 @@ class TestingCenterApi(Api):
 
 
 def init_app(app: Flask) -> None:
-    api = TestingCenterApi(app, spec_kwargs={
-        "info": {"description": "Public contract v1 of the testing engine."},
-    })
+    api = TestingCenterApi(
+        app,
+        spec_kwargs={
+            "info": {"description": "Public contract v1 of the testing engine."},
+        },
+    )
     api.spec.components.security_scheme(
-        "bearerAuth", {"type": "http", "scheme": "bearer",
-                       "description": "Token from POST /api/v1/auth/token"}
+        "bearerAuth",
+        {"type": "http", "scheme": "bearer", "description": "Token from POST /api/v1/auth/token"},
     )
     for blueprint in (health.blp, auth.blp, exams.blp, attempts.blp):
         # Bearer clients cannot be forged cross-site; cookie sessions are checked in

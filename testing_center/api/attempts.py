@@ -29,8 +29,7 @@ from testing_center.clock import now
 from testing_center.errors import Conflict
 from testing_center.extensions import db
 
-blp = Blueprint("attempts", __name__, url_prefix="/api/v1/attempts",
-                description="Taking an exam")
+blp = Blueprint("attempts", __name__, url_prefix="/api/v1/attempts", description="Taking an exam")
 SECURITY = [{"bearerAuth": []}]
 
 
@@ -79,8 +78,16 @@ def get_state(attempt_id):
 def put_response(data, attempt_id, item_ref):
     """Save one answer; a save with an older ``client_seq`` than the stored one is ignored."""
     moment = now()
-    ack = save_response(db.session, requester(), attempt_id, item_ref, value=data["response"],
-                        client_seq=data["client_seq"], flagged=data["flagged"], now=moment)
+    ack = save_response(
+        db.session,
+        requester(),
+        attempt_id,
+        item_ref,
+        value=data["response"],
+        client_seq=data["client_seq"],
+        flagged=data["flagged"],
+        now=moment,
+    )
     db.session.commit()
     return {**ack.__dict__, "server_time": moment}
 

@@ -25,8 +25,10 @@ def exam_payload(entry: CatalogueEntry, locale: str) -> dict:
         "clock": blueprint.clock,
         "duration_seconds": blueprint.duration_seconds,
         "item_count": blueprint.item_count,
-        "sections": [{"code": s.code, "title": localized(s.title, locale), "item_count": s.count}
-                     for s in blueprint.sections],
+        "sections": [
+            {"code": s.code, "title": localized(s.title, locale), "item_count": s.count}
+            for s in blueprint.sections
+        ],
         "scoring": blueprint.scoring.describe(),
         "available": entry.available,
         "unavailable_reason": entry.unavailable_reason,

@@ -24,13 +24,20 @@ class HealthSchema(Schema):
 
 class RegisterSchema(Schema):
     email = fields.Email(required=True, validate=validate.Length(max=254))
-    password = fields.String(required=True, load_only=True,
-                             validate=validate.Length(max=MAX_PASSWORD_LENGTH))
-    full_name = fields.String(required=True, validate=validate.Length(min=2, max=200),
-                              metadata={"description": "Exactly as on the ID document"})
+    password = fields.String(
+        required=True, load_only=True, validate=validate.Length(max=MAX_PASSWORD_LENGTH)
+    )
+    full_name = fields.String(
+        required=True,
+        validate=validate.Length(min=2, max=200),
+        metadata={"description": "Exactly as on the ID document"},
+    )
     date_of_birth = fields.Date(required=True)
-    nationality = fields.String(required=True, validate=validate.Length(equal=2),
-                                metadata={"description": "ISO 3166-1 alpha-2, e.g. UZ"})
+    nationality = fields.String(
+        required=True,
+        validate=validate.Length(equal=2),
+        metadata={"description": "ISO 3166-1 alpha-2, e.g. UZ"},
+    )
     id_document_number = fields.String(required=True, validate=validate.Length(min=5, max=40))
 
 
@@ -43,8 +50,9 @@ class UserSchema(Schema):
 
 class TokenRequestSchema(Schema):
     email = fields.String(required=True, validate=validate.Length(max=254))
-    password = fields.String(required=True, load_only=True,
-                             validate=validate.Length(max=MAX_PASSWORD_LENGTH))
+    password = fields.String(
+        required=True, load_only=True, validate=validate.Length(max=MAX_PASSWORD_LENGTH)
+    )
 
 
 class TokenSchema(Schema):
@@ -137,10 +145,14 @@ class AttemptStateSchema(Schema):
 
 
 class SaveResponseSchema(Schema):
-    response = fields.Raw(required=True, allow_none=True,
-                          metadata={"description": 'The answer, e.g. "B"; null clears it'})
-    client_seq = fields.Integer(required=True, strict=True,
-                                validate=validate.Range(min=1, max=2**53))
+    response = fields.Raw(
+        required=True,
+        allow_none=True,
+        metadata={"description": 'The answer, e.g. "B"; null clears it'},
+    )
+    client_seq = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=1, max=2**53)
+    )
     flagged = fields.Boolean(load_default=None)
 
 

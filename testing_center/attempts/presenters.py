@@ -29,12 +29,16 @@ def remaining_seconds(attempt: Attempt, now: dt.datetime) -> int:
 
 
 def exam_summary(attempt: Attempt, blueprint: Blueprint, locale: str) -> dict[str, Any]:
-    return {"code": blueprint.code, "version": blueprint.version,
-            "title": localized(blueprint.title, locale)}
+    return {
+        "code": blueprint.code,
+        "version": blueprint.version,
+        "title": localized(blueprint.title, locale),
+    }
 
 
-def attempt_state(attempt: Attempt, blueprint: Blueprint, now: dt.datetime,
-                  locale: str) -> dict[str, Any]:
+def attempt_state(
+    attempt: Attempt, blueprint: Blueprint, now: dt.datetime, locale: str
+) -> dict[str, Any]:
     """Return the player's view of the attempt: clock, form and saved responses."""
     sections = []
     by_section: dict[str, list[dict[str, Any]]] = {}
@@ -42,24 +46,28 @@ def attempt_state(attempt: Attempt, blueprint: Blueprint, now: dt.datetime,
         version = attempt_item.item_version
         item_type = ITEM_TYPES[version.item.item_type]
         response = attempt_item.response
-        by_section.setdefault(attempt_item.section_code, []).append({
-            "ref": attempt_item.ref,
-            "position": attempt_item.position,
-            "type": item_type.code,
-            **item_type.candidate_view(version.content, attempt_item.option_order),
-            "response": response.value,
-            "flagged": response.is_flagged,
-            "client_seq": response.client_seq,
-        })
+        by_section.setdefault(attempt_item.section_code, []).append(
+            {
+                "ref": attempt_item.ref,
+                "position": attempt_item.position,
+                "type": item_type.code,
+                **item_type.candidate_view(version.content, attempt_item.option_order),
+                "response": response.value,
+                "flagged": response.is_flagged,
+                "client_seq": response.client_seq,
+            }
+        )
     remaining = remaining_seconds(attempt, now)
     for section in blueprint.sections:
-        sections.append({
-            "code": section.code,
-            "title": localized(section.title, locale),
-            "deadline_at": attempt.deadline_at,
-            "remaining_seconds": remaining,
-            "items": by_section.get(section.code, []),
-        })
+        sections.append(
+            {
+                "code": section.code,
+                "title": localized(section.title, locale),
+                "deadline_at": attempt.deadline_at,
+                "remaining_seconds": remaining,
+                "items": by_section.get(section.code, []),
+            }
+        )
     answered = sum(1 for item in attempt.items if item.response.value is not None)
     return {
         "id": attempt.id,
@@ -71,8 +79,9 @@ def attempt_state(attempt: Attempt, blueprint: Blueprint, now: dt.datetime,
         "deadline_at": attempt.deadline_at,
         "remaining_seconds": remaining,
         "clock": blueprint.clock,
-        "current_section": {key: sections[0][key] for key in
-                            ("code", "title", "deadline_at", "remaining_seconds")},
+        "current_section": {
+            key: sections[0][key] for key in ("code", "title", "deadline_at", "remaining_seconds")
+        },
         "sections": sections,
         "item_count": len(attempt.items),
         "answered_count": answered,
@@ -90,8 +99,10 @@ def attempt_result(attempt: Attempt, blueprint: Blueprint, locale: str) -> dict[
         "status": attempt.status,
         "finished_at": attempt.finished_at,
         "finish_reason": attempt.finish_reason,
-        "sections": [{**section, "title": titles.get(section["code"], section["code"])}
-                     for section in result.get("sections", [])],
+        "sections": [
+            {**section, "title": titles.get(section["code"], section["code"])}
+            for section in result.get("sections", [])
+        ],
         "total": result.get("total"),
         "total_max": result.get("total_max"),
         "percent": result.get("percent"),

@@ -30,6 +30,7 @@ from testing_center.attempts.models import (
     Response,
 )
 from testing_center.errors import Conflict, NotFound
+from testing_center.i18n import N_
 
 PRACTICE = "practice"
 
@@ -51,7 +52,7 @@ def template_for_code(session: Session, code: str) -> ExamTemplate:
     for template in current_templates(session):
         if template.code == code:
             return template
-    raise NotFound("There is no exam with this code.", code="exam_not_found")
+    raise NotFound(N_("There is no exam with this code."), code="exam_not_found")
 
 
 def find_open_attempt(session: Session, user: User, template_code: str) -> Attempt | None:
@@ -59,8 +60,11 @@ def find_open_attempt(session: Session, user: User, template_code: str) -> Attem
     return session.scalar(
         select(Attempt)
         .join(ExamTemplate, ExamTemplate.id == Attempt.template_id)
-        .where(Attempt.user_id == user.id, ExamTemplate.code == template_code,
-               Attempt.status == AttemptStatus.IN_PROGRESS)
+        .where(
+            Attempt.user_id == user.id,
+            ExamTemplate.code == template_code,
+            Attempt.status == AttemptStatus.IN_PROGRESS,
+        )
     )
 
 
@@ -74,7 +78,7 @@ def start_practice(
     template = template_for_code(session, template_code)
     blueprint = parse_blueprint(template.definition)
     if PRACTICE not in blueprint.modes:
-        raise Conflict("This exam is only given at a test centre.", code="mode_not_allowed")
+        raise Conflict(N_("This exam is only given at a test centre."), code="mode_not_allowed")
     existing = find_open_attempt(session, user, template_code)
     if existing is not None:
         if existing.deadline_at > now:
@@ -96,14 +100,16 @@ def start_practice(
     for section in form.sections:
         for assembled in section.items:
             position += 1
-            attempt.items.append(AttemptItem(
-                ref=f"q{position}",
-                position=position,
-                section_code=section.code,
-                item_version_id=assembled.version_id,
-                option_order=list(assembled.option_order),
-                response=Response(),
-            ))
+            attempt.items.append(
+                AttemptItem(
+                    ref=f"q{position}",
+                    position=position,
+                    section_code=section.code,
+                    item_version_id=assembled.version_id,
+                    option_order=list(assembled.option_order),
+                    response=Response(),
+                )
+            )
     session.flush()
     return attempt, True
 
@@ -122,7 +128,7 @@ def owned_attempt(session: Session, attempt_id: str, user: User) -> Attempt:
         )
     )
     if attempt is None:
-        raise NotFound("There is no such attempt.", code="attempt_not_found")
+        raise NotFound(N_("There is no such attempt."), code="attempt_not_found")
     return attempt
 
 
@@ -151,8 +157,9 @@ def save_response(
     the finish scores, or it sees the attempt closed and is refused.
     """
     row = session.execute(
-        select(Attempt.status, Attempt.deadline_at, AttemptItem.id, ItemVersion.content,
-               Item.item_type)
+        select(
+            Attempt.status, Attempt.deadline_at, AttemptItem.id, ItemVersion.content, Item.item_type
+        )
         .join(AttemptItem, AttemptItem.attempt_id == Attempt.id)
         .join(ItemVersion, ItemVersion.id == AttemptItem.item_version_id)
         .join(Item, Item.id == ItemVersion.item_id)
@@ -161,14 +168,16 @@ def save_response(
     ).one_or_none()
     if row is None:
         owned_attempt(session, attempt_id, user)  # raises when the attempt is not theirs
-        raise NotFound("This attempt has no item with this reference.", code="item_not_found")
+        raise NotFound(N_("This attempt has no item with this reference."), code="item_not_found")
     status, deadline_at, attempt_item_id, content, item_type = row
     if status != AttemptStatus.IN_PROGRESS:
-        raise Conflict("This attempt is finished; answers can no longer be changed.",
-                       code="attempt_closed")
+        raise Conflict(
+            N_("This attempt is finished; answers can no longer be changed."), code="attempt_closed"
+        )
     if now >= deadline_at:
-        raise Conflict("The time for this exam is over; the answer was not saved.",
-                       code="deadline_passed")
+        raise Conflict(
+            N_("The time for this exam is over; the answer was not saved."), code="deadline_passed"
+        )
     if value is not None:
         ITEM_TYPES[item_type].check_response(content, value)
     values: dict[str, Any] = {"value": value, "client_seq": client_seq, "saved_at": now}
@@ -180,12 +189,18 @@ def save_response(
         .values(**values)
     )
     stored = session.execute(
-        select(Response.value, Response.client_seq, Response.is_flagged, Response.saved_at)
-        .where(Response.attempt_item_id == attempt_item_id)
+        select(Response.value, Response.client_seq, Response.is_flagged, Response.saved_at).where(
+            Response.attempt_item_id == attempt_item_id
+        )
     ).one()
-    return SaveAck(item_ref=item_ref, accepted=stored.client_seq == client_seq,
-                   client_seq=stored.client_seq, response=stored.value,
-                   flagged=stored.is_flagged, saved_at=stored.saved_at)
+    return SaveAck(
+        item_ref=item_ref,
+        accepted=stored.client_seq == client_seq,
+        client_seq=stored.client_seq,
+        response=stored.value,
+        flagged=stored.is_flagged,
+        saved_at=stored.saved_at,
+    )
 
 
 def lock_for_finish(session: Session, attempt: Attempt) -> str:
@@ -193,9 +208,7 @@ def lock_for_finish(session: Session, attempt: Attempt) -> str:
 
     Waits for saves holding the shared lock, so every acknowledged save is scored.
     """
-    return session.scalar(
-        select(Attempt.status).where(Attempt.id == attempt.id).with_for_update()
-    )
+    return session.scalar(select(Attempt.status).where(Attempt.id == attempt.id).with_for_update())
 
 
 def finish_attempt(

@@ -58,8 +58,11 @@ def register():
     form = RegisterForm()
     if form.validate_on_submit():
         details = CandidateDetails(
-            email=form.email.data, password=form.password.data, full_name=form.full_name.data,
-            date_of_birth=form.date_of_birth.data, nationality=form.nationality.data,
+            email=form.email.data,
+            password=form.password.data,
+            full_name=form.full_name.data,
+            date_of_birth=form.date_of_birth.data,
+            nationality=form.nationality.data,
             id_document_number=form.id_document_number.data,
         )
         try:

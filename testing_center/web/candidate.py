@@ -57,8 +57,9 @@ def player(attempt_id: str):
     db.session.commit()
     if attempt.status != AttemptStatus.IN_PROGRESS:
         return redirect(url_for("candidate.result", attempt_id=attempt.id))
-    return render_template("candidate/player.html", attempt=attempt,
-                           blueprint=blueprint_of(attempt))
+    return render_template(
+        "candidate/player.html", attempt=attempt, blueprint=blueprint_of(attempt)
+    )
 
 
 @bp.route("/attempts/<attempt_id>/result")

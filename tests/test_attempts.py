@@ -1,0 +1,285 @@
+"""The attempt life cycle through the JSON API: start, state, save, finish, result."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from item_bank.models import ItemVersion
+from testing_center.attempts.models import AttemptItem
+from testing_center.extensions import db
+
+EXAM = "jft-basic-practice"
+FORBIDDEN_KEYS = {"answer_key", "key", "correct", "is_correct", "explanation", "points",
+                  "weight", "scoring"}
+
+
+@pytest.fixture
+def candidate(make_candidate, auth_headers, seeded):
+    """A candidate with bearer headers, the sample bank loaded."""
+    return auth_headers(make_candidate())
+
+
+def start(client, headers) -> dict:
+    response = client.post("/api/v1/attempts", json={"exam_code": EXAM}, headers=headers)
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def items_of(state: dict) -> list[dict]:
+    return [item for section in state["sections"] for item in section["items"]]
+
+
+def keys_by_ref(app, attempt_id: str) -> dict[str, str]:
+    """The answer keys of an attempt's items, read straight from the bank."""
+    with app.app_context():
+        rows = db.session.execute(
+            select(AttemptItem.ref, ItemVersion.answer_key)
+            .join(ItemVersion, ItemVersion.id == AttemptItem.item_version_id)
+            .where(AttemptItem.attempt_id == attempt_id)
+        )
+        return dict(rows.all())
+
+
+def save(client, headers, attempt_id, ref, response, seq, **extra):
+    return client.put(f"/api/v1/attempts/{attempt_id}/responses/{ref}",
+                      json={"response": response, "client_seq": seq, **extra}, headers=headers)
+
+
+def test_start_assembles_form_with_deadline(client, candidate):
+    """Starting gives 12 items in 3 sections and a 15-minute server deadline."""
+    state = start(client, candidate)
+    assert state["status"] == "in_progress"
+    assert [s["code"] for s in state["sections"]] == [
+        "script_vocabulary", "conversation_expression", "reading_comprehension"]
+    assert len(items_of(state)) == 12
+    assert state["remaining_seconds"] == 900
+    assert state["server_time"].startswith("2026-11-26T09:00:00")
+    assert state["deadline_at"].startswith("2026-11-26T09:15:00")
+
+
+def test_start_again_resumes_open_attempt(client, candidate):
+    """Starting the same exam while an attempt is open returns that attempt (200)."""
+    first = start(client, candidate)
+    again = client.post("/api/v1/attempts", json={"exam_code": EXAM}, headers=candidate)
+    assert again.status_code == 200
+    assert again.json["id"] == first["id"]
+
+
+def test_start_unknown_exam(client, candidate):
+    """An unknown exam code gets 404 exam_not_found."""
+    response = client.post("/api/v1/attempts", json={"exam_code": "nope"}, headers=candidate)
+    assert response.status_code == 404
+    assert response.json["error"]["code"] == "exam_not_found"
+
+
+def test_reload_returns_same_form_and_saved_answers(client, candidate, clock):
+    """A reload shows the same items, option order and saved answers, with less time."""
+    state = start(client, candidate)
+    first = items_of(state)[0]
+    assert save(client, candidate, state["id"], first["ref"], first["options"][2]["id"], 1,
+                flagged=True).status_code == 200
+    clock.advance(seconds=125)
+    reloaded = client.get(f"/api/v1/attempts/{state['id']}", headers=candidate).json
+    strip = ("response", "flagged", "client_seq")
+    assert [{k: v for k, v in i.items() if k not in strip} for i in items_of(reloaded)] == [
+        {k: v for k, v in i.items() if k not in strip} for i in items_of(state)]
+    again = items_of(reloaded)[0]
+    assert again["response"] == first["options"][2]["id"]
+    assert again["flagged"] is True
+    assert reloaded["answered_count"] == 1
+    assert reloaded["remaining_seconds"] == 900 - 125
+
+
+def test_stale_client_seq_is_ignored(client, candidate):
+    """A save with an older client_seq never overwrites a newer one."""
+    state = start(client, candidate)
+    item = items_of(state)[0]
+    a, b = item["options"][0]["id"], item["options"][1]["id"]
+    assert save(client, candidate, state["id"], item["ref"], b, 5).json["accepted"] is True
+    late = save(client, candidate, state["id"], item["ref"], a, 4)
+    assert late.status_code == 200
+    assert late.json["accepted"] is False
+    assert late.json["response"] == b
+    assert late.json["client_seq"] == 5
+    reloaded = items_of(client.get(f"/api/v1/attempts/{state['id']}", headers=candidate).json)
+    assert reloaded[0]["response"] == b
+
+
+def test_repeated_save_is_idempotent(client, candidate):
+    """Sending the same save twice (a retry after a lost ack) is accepted both times."""
+    state = start(client, candidate)
+    item = items_of(state)[0]
+    option = item["options"][0]["id"]
+    first = save(client, candidate, state["id"], item["ref"], option, 3).json
+    second = save(client, candidate, state["id"], item["ref"], option, 3).json
+    assert first["accepted"] and second["accepted"]
+    assert second["response"] == option
+
+
+def test_save_after_deadline_refused(client, candidate, clock):
+    """A save after the deadline is refused and the stored answer stays as it was."""
+    state = start(client, candidate)
+    item = items_of(state)[0]
+    save(client, candidate, state["id"], item["ref"], item["options"][0]["id"], 1)
+    clock.advance(seconds=900)
+    late = save(client, candidate, state["id"], item["ref"], item["options"][1]["id"], 2)
+    assert late.status_code == 409
+    assert late.json["error"]["code"] == "deadline_passed"
+    result = client.get(f"/api/v1/attempts/{state['id']}/result", headers=candidate).json
+    assert result["finish_reason"] == "deadline"
+    reloaded = client.get(f"/api/v1/attempts/{state['id']}", headers=candidate).json
+    assert reloaded["status"] == "finished"
+    assert items_of(reloaded)[0]["response"] == item["options"][0]["id"]
+
+
+def test_save_with_invalid_response_refused(client, candidate):
+    """A response that is not one of the item's options is refused and nothing is stored."""
+    state = start(client, candidate)
+    item = items_of(state)[0]
+    for bad in ("Z", ["A"], 3, {"1": "a"}):
+        response = save(client, candidate, state["id"], item["ref"], bad, 1)
+        assert response.status_code == 422
+        assert response.json["error"]["code"] == "invalid_response"
+    reloaded = items_of(client.get(f"/api/v1/attempts/{state['id']}", headers=candidate).json)
+    assert reloaded[0]["response"] is None
+    assert reloaded[0]["client_seq"] == 0
+
+
+@pytest.mark.parametrize("body", [{"response": "A"}, {"response": "A", "client_seq": "x"},
+                                  {"response": "A", "client_seq": 0},
+                                  {"response": "A", "client_seq": 1, "extra": 1}])
+def test_save_with_malformed_body_refused(client, candidate, body):
+    """A save without a valid positive client_seq, or with unknown fields, gets 422."""
+    state = start(client, candidate)
+    ref = items_of(state)[0]["ref"]
+    response = client.put(f"/api/v1/attempts/{state['id']}/responses/{ref}", json=body,
+                          headers=candidate)
+    assert response.status_code == 422
+    assert response.json["error"]["code"] == "validation_error"
+
+
+def test_save_to_unknown_item_ref(client, candidate):
+    """A save for an item ref that is not in the attempt gets 404 item_not_found."""
+    state = start(client, candidate)
+    response = save(client, candidate, state["id"], "q999", "A", 1)
+    assert response.status_code == 404
+    assert response.json["error"]["code"] == "item_not_found"
+
+
+def test_null_clears_an_answer(client, candidate):
+    """Saving null removes a chosen answer."""
+    state = start(client, candidate)
+    item = items_of(state)[0]
+    save(client, candidate, state["id"], item["ref"], item["options"][0]["id"], 1)
+    cleared = save(client, candidate, state["id"], item["ref"], None, 2)
+    assert cleared.json["response"] is None
+
+
+def test_finish_scores_exactly_what_was_saved(client, candidate, app):
+    """Finishing scores the saved answers: here 5 right, 1 wrong, 6 unanswered."""
+    state = start(client, candidate)
+    keys = keys_by_ref(app, state["id"])
+    items = items_of(state)
+    seq = 0
+    for item in items[:5]:
+        seq += 1
+        save(client, candidate, state["id"], item["ref"], keys[item["ref"]], seq)
+    wrong = next(o["id"] for o in items[5]["options"] if o["id"] != keys[items[5]["ref"]])
+    save(client, candidate, state["id"], items[5]["ref"], wrong, seq + 1)
+    finished = client.post(f"/api/v1/attempts/{state['id']}/finish", headers=candidate)
+    assert finished.status_code == 200
+    result = finished.json
+    assert result["total"] == 5
+    assert result["total_max"] == 12
+    assert result["percent"] == pytest.approx(41.7)
+    assert result["passed"] is False
+    assert sum(s["points"] for s in result["sections"]) == 5
+    assert result["certificate_number"] is None
+    again = client.get(f"/api/v1/attempts/{state['id']}/result", headers=candidate).json
+    assert again == result
+
+
+def test_all_correct_passes(client, candidate, app):
+    """A candidate who answers every item correctly passes with 100%."""
+    state = start(client, candidate)
+    keys = keys_by_ref(app, state["id"])
+    for seq, item in enumerate(items_of(state), start=1):
+        save(client, candidate, state["id"], item["ref"], keys[item["ref"]], seq)
+    result = client.post(f"/api/v1/attempts/{state['id']}/finish", headers=candidate).json
+    assert result["percent"] == 100
+    assert result["passed"] is True
+
+
+def test_finish_twice_changes_nothing(client, candidate):
+    """A second finish returns the same result; later saves are refused."""
+    state = start(client, candidate)
+    first = client.post(f"/api/v1/attempts/{state['id']}/finish", headers=candidate).json
+    second = client.post(f"/api/v1/attempts/{state['id']}/finish", headers=candidate).json
+    assert first == second
+    item = items_of(state)[0]
+    late = save(client, candidate, state["id"], item["ref"], item["options"][0]["id"], 1)
+    assert late.status_code == 409
+    assert late.json["error"]["code"] == "attempt_closed"
+
+
+def test_result_of_open_attempt_is_conflict(client, candidate):
+    """Asking for the result before finishing gets 409 attempt_in_progress."""
+    state = start(client, candidate)
+    response = client.get(f"/api/v1/attempts/{state['id']}/result", headers=candidate)
+    assert response.status_code == 409
+    assert response.json["error"]["code"] == "attempt_in_progress"
+
+
+def test_other_candidate_sees_nothing(client, candidate, make_candidate, auth_headers):
+    """Another candidate gets the same 404 for this attempt as for one that does not exist."""
+    state = start(client, candidate)
+    intruder = auth_headers(make_candidate())
+    ref = items_of(state)[0]["ref"]
+    missing = client.get("/api/v1/attempts/0123456789abcdef0123456789abcdef", headers=intruder)
+    calls = [
+        client.get(f"/api/v1/attempts/{state['id']}", headers=intruder),
+        client.put(f"/api/v1/attempts/{state['id']}/responses/{ref}",
+                   json={"response": "A", "client_seq": 1}, headers=intruder),
+        client.post(f"/api/v1/attempts/{state['id']}/finish", headers=intruder),
+        client.get(f"/api/v1/attempts/{state['id']}/result", headers=intruder),
+    ]
+    for response in calls:
+        assert response.status_code == 404
+        assert response.json == missing.json
+    owner_view = client.get(f"/api/v1/attempts/{state['id']}", headers=candidate).json
+    assert owner_view["status"] == "in_progress"
+    assert items_of(owner_view)[0]["response"] is None
+
+
+def _walk_keys(value):
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield key
+            yield from _walk_keys(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _walk_keys(inner)
+
+
+def test_no_answer_keys_in_candidate_payloads(client, candidate, app):
+    """State, save acks and the player page carry no key, no explanation, no scoring data."""
+    state = start(client, candidate)
+    item = items_of(state)[0]
+    ack = save(client, candidate, state["id"], item["ref"], item["options"][0]["id"], 1).json
+    reloaded = client.get(f"/api/v1/attempts/{state['id']}", headers=candidate).json
+    with app.app_context():
+        explanations = [
+            text for (explanation,) in db.session.execute(select(ItemVersion.explanation))
+            for text in explanation.values()
+        ]
+    for payload in (state, ack, reloaded):
+        assert not FORBIDDEN_KEYS & set(_walk_keys(payload))
+        text = json.dumps(payload, ensure_ascii=False)
+        assert not any(explanation in text for explanation in explanations)
+    for item in items_of(reloaded):
+        assert set(item) == {"ref", "position", "type", "stem", "options", "response",
+                             "flagged", "client_seq"}
+        assert all(set(option) == {"id", "html"} for option in item["options"])
