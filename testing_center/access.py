@@ -12,7 +12,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import g, request
+from flask import current_app, g, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
@@ -51,7 +51,7 @@ def requester() -> User | None:
                 N_("The token is missing, expired or revoked."), code="invalid_token"
             )
     elif current_user.is_authenticated:
-        if request.method in UNSAFE_METHODS:
+        if request.method in UNSAFE_METHODS and current_app.config["WTF_CSRF_ENABLED"]:
             try:
                 csrf.protect()
             except CSRFError as error:

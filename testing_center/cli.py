@@ -94,7 +94,7 @@ def create_user_command(email: str, role: str) -> None:
         )
     except AppError as error:
         db.session.rollback()
-        raise click.ClickException(error.message) from error
+        raise click.ClickException(str(error)) from error
     db.session.commit()
     click.echo(f"created {user.role} {user.email} (id {user.id})")
 

@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "LANGUAGES": ("en", "ja", "uz", "ru"),
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
+    "WTF_CSRF_ENABLED": True,
     "WTF_CSRF_TIME_LIMIT": None,
     "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
     # flask-smorest: the OpenAPI document lives beside the API it describes.

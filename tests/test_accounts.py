@@ -72,8 +72,9 @@ def test_register_refuses_missing_fields_naming_them(client):
 
 def test_register_refuses_non_json_body(client):
     """A body that is not JSON is refused with a JSON error, not an HTML page."""
-    response = client.post("/api/v1/auth/register", data="email=x",
-                           content_type="application/x-www-form-urlencoded")
+    response = client.post(
+        "/api/v1/auth/register", data="email=x", content_type="application/x-www-form-urlencoded"
+    )
     assert response.status_code in (415, 422)
     assert "error" in response.json
 
@@ -81,8 +82,7 @@ def test_register_refuses_non_json_body(client):
 def test_register_refuses_taken_email_case_insensitively(app, client):
     """A second account with the same address (any case) is refused with 409."""
     assert client.post("/api/v1/auth/register", json=GOOD).status_code == 201
-    again = client.post("/api/v1/auth/register",
-                        json={**GOOD, "email": "DILNOZA@example.com"})
+    again = client.post("/api/v1/auth/register", json={**GOOD, "email": "DILNOZA@example.com"})
     assert again.status_code == 409
     assert again.json["error"]["code"] == "email_taken"
     assert user_count(app) == 1
@@ -101,8 +101,9 @@ def test_token_for_good_credentials(client, make_candidate, clock):
 def test_token_refused_for_wrong_credentials(client, make_candidate, email):
     """A wrong password or an unknown address gets the same 401 answer."""
     user = make_candidate()
-    response = client.post("/api/v1/auth/token",
-                           json={"email": email or user.email, "password": "wrong-password!"})
+    response = client.post(
+        "/api/v1/auth/token", json={"email": email or user.email, "password": "wrong-password!"}
+    )
     assert response.status_code == 401
     assert response.json["error"]["code"] == "invalid_credentials"
 
@@ -134,8 +135,9 @@ def test_anonymous_api_call_refused(client):
 def test_staff_roles_cannot_take_exams(client, make_staff, auth_headers, seeded, role):
     """Only candidates start attempts: every other role gets 403."""
     headers = auth_headers(make_staff(role))
-    response = client.post("/api/v1/attempts", json={"exam_code": "jft-basic-practice"},
-                           headers=headers)
+    response = client.post(
+        "/api/v1/attempts", json={"exam_code": "jft-basic-practice"}, headers=headers
+    )
     assert response.status_code == 403
     assert response.json["error"]["code"] == "forbidden"
 
@@ -195,6 +197,7 @@ def test_web_role_denial(client, make_staff):
 def test_login_redirect_refuses_other_sites(client, make_candidate):
     """The ``next`` parameter cannot send a candidate to another site."""
     user = make_candidate()
-    response = client.post("/login?next=https://evil.example/x",
-                           data={"email": user.email, "password": PASSWORD})
+    response = client.post(
+        "/login?next=https://evil.example/x", data={"email": user.email, "password": PASSWORD}
+    )
     assert response.headers["Location"] == "/"

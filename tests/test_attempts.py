@@ -12,8 +12,16 @@ from testing_center.attempts.models import AttemptItem
 from testing_center.extensions import db
 
 EXAM = "jft-basic-practice"
-FORBIDDEN_KEYS = {"answer_key", "key", "correct", "is_correct", "explanation", "points",
-                  "weight", "scoring"}
+FORBIDDEN_KEYS = {
+    "answer_key",
+    "key",
+    "correct",
+    "is_correct",
+    "explanation",
+    "points",
+    "weight",
+    "scoring",
+}
 
 
 @pytest.fixture
@@ -44,8 +52,11 @@ def keys_by_ref(app, attempt_id: str) -> dict[str, str]:
 
 
 def save(client, headers, attempt_id, ref, response, seq, **extra):
-    return client.put(f"/api/v1/attempts/{attempt_id}/responses/{ref}",
-                      json={"response": response, "client_seq": seq, **extra}, headers=headers)
+    return client.put(
+        f"/api/v1/attempts/{attempt_id}/responses/{ref}",
+        json={"response": response, "client_seq": seq, **extra},
+        headers=headers,
+    )
 
 
 def test_start_assembles_form_with_deadline(client, candidate):
@@ -53,7 +64,10 @@ def test_start_assembles_form_with_deadline(client, candidate):
     state = start(client, candidate)
     assert state["status"] == "in_progress"
     assert [s["code"] for s in state["sections"]] == [
-        "script_vocabulary", "conversation_expression", "reading_comprehension"]
+        "script_vocabulary",
+        "conversation_expression",
+        "reading_comprehension",
+    ]
     assert len(items_of(state)) == 12
     assert state["remaining_seconds"] == 900
     assert state["server_time"].startswith("2026-11-26T09:00:00")
@@ -79,13 +93,18 @@ def test_reload_returns_same_form_and_saved_answers(client, candidate, clock):
     """A reload shows the same items, option order and saved answers, with less time."""
     state = start(client, candidate)
     first = items_of(state)[0]
-    assert save(client, candidate, state["id"], first["ref"], first["options"][2]["id"], 1,
-                flagged=True).status_code == 200
+    assert (
+        save(
+            client, candidate, state["id"], first["ref"], first["options"][2]["id"], 1, flagged=True
+        ).status_code
+        == 200
+    )
     clock.advance(seconds=125)
     reloaded = client.get(f"/api/v1/attempts/{state['id']}", headers=candidate).json
     strip = ("response", "flagged", "client_seq")
     assert [{k: v for k, v in i.items() if k not in strip} for i in items_of(reloaded)] == [
-        {k: v for k, v in i.items() if k not in strip} for i in items_of(state)]
+        {k: v for k, v in i.items() if k not in strip} for i in items_of(state)
+    ]
     again = items_of(reloaded)[0]
     assert again["response"] == first["options"][2]["id"]
     assert again["flagged"] is True
@@ -148,15 +167,22 @@ def test_save_with_invalid_response_refused(client, candidate):
     assert reloaded[0]["client_seq"] == 0
 
 
-@pytest.mark.parametrize("body", [{"response": "A"}, {"response": "A", "client_seq": "x"},
-                                  {"response": "A", "client_seq": 0},
-                                  {"response": "A", "client_seq": 1, "extra": 1}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"response": "A"},
+        {"response": "A", "client_seq": "x"},
+        {"response": "A", "client_seq": 0},
+        {"response": "A", "client_seq": 1, "extra": 1},
+    ],
+)
 def test_save_with_malformed_body_refused(client, candidate, body):
     """A save without a valid positive client_seq, or with unknown fields, gets 422."""
     state = start(client, candidate)
     ref = items_of(state)[0]["ref"]
-    response = client.put(f"/api/v1/attempts/{state['id']}/responses/{ref}", json=body,
-                          headers=candidate)
+    response = client.put(
+        f"/api/v1/attempts/{state['id']}/responses/{ref}", json=body, headers=candidate
+    )
     assert response.status_code == 422
     assert response.json["error"]["code"] == "validation_error"
 
@@ -241,8 +267,11 @@ def test_other_candidate_sees_nothing(client, candidate, make_candidate, auth_he
     missing = client.get("/api/v1/attempts/0123456789abcdef0123456789abcdef", headers=intruder)
     calls = [
         client.get(f"/api/v1/attempts/{state['id']}", headers=intruder),
-        client.put(f"/api/v1/attempts/{state['id']}/responses/{ref}",
-                   json={"response": "A", "client_seq": 1}, headers=intruder),
+        client.put(
+            f"/api/v1/attempts/{state['id']}/responses/{ref}",
+            json={"response": "A", "client_seq": 1},
+            headers=intruder,
+        ),
         client.post(f"/api/v1/attempts/{state['id']}/finish", headers=intruder),
         client.get(f"/api/v1/attempts/{state['id']}/result", headers=intruder),
     ]
@@ -272,7 +301,8 @@ def test_no_answer_keys_in_candidate_payloads(client, candidate, app):
     reloaded = client.get(f"/api/v1/attempts/{state['id']}", headers=candidate).json
     with app.app_context():
         explanations = [
-            text for (explanation,) in db.session.execute(select(ItemVersion.explanation))
+            text
+            for (explanation,) in db.session.execute(select(ItemVersion.explanation))
             for text in explanation.values()
         ]
     for payload in (state, ack, reloaded):
@@ -280,6 +310,14 @@ def test_no_answer_keys_in_candidate_payloads(client, candidate, app):
         text = json.dumps(payload, ensure_ascii=False)
         assert not any(explanation in text for explanation in explanations)
     for item in items_of(reloaded):
-        assert set(item) == {"ref", "position", "type", "stem", "options", "response",
-                             "flagged", "client_seq"}
+        assert set(item) == {
+            "ref",
+            "position",
+            "type",
+            "stem",
+            "options",
+            "response",
+            "flagged",
+            "client_seq",
+        }
         assert all(set(option) == {"id", "html"} for option in item["options"])

@@ -7,8 +7,9 @@ JSON error format (``testing_center.errors``), which is also what the document s
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, request
 from flask_smorest import Api
+from werkzeug.exceptions import UnsupportedMediaType
 
 from testing_center.api import attempts, auth, exams, health
 from testing_center.api.schemas import ErrorSchema
@@ -41,3 +42,15 @@ def init_app(app: Flask) -> None:
         csrf.exempt(blueprint)
         api.register_blueprint(blueprint)
     app.extensions["api"] = api
+    app.before_request(require_json_body)
+
+
+def require_json_body() -> None:
+    """Refuse API bodies that are not JSON with 415, instead of reading them as empty."""
+    if (
+        request.path.startswith("/api/")
+        and request.method in ("POST", "PUT", "PATCH")
+        and request.content_length
+        and not request.is_json
+    ):
+        raise UnsupportedMediaType("Send the body as JSON (Content-Type: application/json).")

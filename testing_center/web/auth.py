@@ -69,7 +69,7 @@ def register():
             user = register_candidate(db.session, details, now())
         except AppError as error:
             db.session.rollback()
-            flash(_(error.message), "error")
+            flash(error.translated(), "error")
             return render_template("auth/register.html", form=form), error.status
         db.session.commit()
         session.clear()

@@ -278,15 +278,16 @@
       if (event.altKey || event.ctrlKey || event.metaKey || $("finish-dialog").open) return;
       if (event.target instanceof HTMLInputElement && event.target.type !== "radio" &&
           event.target.type !== "checkbox") return;
-      const key = event.key.toLowerCase();
+      // event.code names the physical key, so shortcuts work with Cyrillic or kana layouts.
+      const digit = /^(?:Digit|Numpad)([1-5])$/.exec(event.code);
       const item = items[current];
-      if (/^[1-5]$/.test(key) && item && item.options[Number(key) - 1]) {
-        choose(item.options[Number(key) - 1].id);
-      } else if (key === "n") {
+      if (digit && item && item.options[Number(digit[1]) - 1]) {
+        choose(item.options[Number(digit[1]) - 1].id);
+      } else if (event.code === "KeyN") {
         show(current + 1);
-      } else if (key === "p") {
+      } else if (event.code === "KeyP") {
         show(current - 1);
-      } else if (key === "f") {
+      } else if (event.code === "KeyF") {
         $("flag").checked = !items[current].flagged;
         toggleFlag($("flag").checked);
       }

@@ -1,0 +1,113 @@
+"""The public contract: paths in the OpenAPI document, the JSON error format, /healthz."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+CONTRACT_PATHS = {
+    "/healthz": {"get"},
+    "/api/v1/auth/register": {"post"},
+    "/api/v1/auth/token": {"post"},
+    "/api/v1/exams": {"get"},
+    "/api/v1/attempts": {"post"},
+    "/api/v1/attempts/{attempt_id}": {"get"},
+    "/api/v1/attempts/{attempt_id}/responses/{item_ref}": {"put"},
+    "/api/v1/attempts/{attempt_id}/finish": {"post"},
+    "/api/v1/attempts/{attempt_id}/result": {"get"},
+}
+
+
+def test_openapi_document_lists_the_contract_paths(client):
+    """Every contract path of this release is in /api/v1/openapi.json with its method."""
+    document = client.get("/api/v1/openapi.json").json
+    assert document["openapi"].startswith("3.")
+    for path, methods in CONTRACT_PATHS.items():
+        assert methods <= set(document["paths"][path]), path
+
+
+def test_openapi_matches_the_routes(client, app):
+    """The document lists exactly the API routes the application serves."""
+    document = client.get("/api/v1/openapi.json").json
+    served = {
+        rule.rule.replace("<", "{").replace(">", "}")
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith(("/api/v1/", "/healthz")) and "openapi" not in rule.rule
+    }
+    assert served == set(document["paths"])
+
+
+def test_openapi_documents_the_error_format(client):
+    """Documented error responses use the {"error": {code, message}} schema."""
+    document = client.get("/api/v1/openapi.json").json
+    error = document["components"]["schemas"]["Error"]
+    assert error["properties"]["error"]["$ref"].endswith("/ErrorBody")
+    save = document["paths"]["/api/v1/attempts/{attempt_id}/responses/{item_ref}"]["put"]
+    assert {"200", "404", "409", "422"} <= set(save["responses"])
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("get", "/api/v1/no-such-thing", 404, "not_found"),
+        ("delete", "/api/v1/exams", 405, "method_not_allowed"),
+        ("post", "/api/v1/auth/token", 415, "unsupported_media_type"),
+    ],
+)
+def test_api_errors_are_json(client, method, path, status, code):
+    """API errors are JSON with a stable code, never an HTML page."""
+    response = getattr(client, method)(path, data="x", content_type="text/plain")
+    assert response.status_code == status
+    assert response.is_json
+    assert response.json["error"]["code"] == code
+
+
+def test_unexpected_error_is_a_plain_500(client, app, monkeypatch):
+    """An unexpected failure answers a JSON 500 without a stack trace."""
+
+    def explode(_session):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr("testing_center.api.exams.catalogue", explode)
+    response = client.get("/api/v1/exams")
+    assert response.status_code == 500
+    assert response.json == {
+        "error": {"code": "internal_error", "message": "An internal error occurred."}
+    }
+    assert "secret" not in response.get_data(as_text=True)
+
+
+def test_healthz(client):
+    """/healthz answers ok with the database reachable."""
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ok", "database": "ok"}
+
+
+def test_healthz_reports_database_failure(client, monkeypatch):
+    """/healthz answers 503 when the database does not answer."""
+    from testing_center.api import health
+
+    def broken(*_args, **_kwargs):
+        raise OperationalError("SELECT 1", {}, Exception("down"))
+
+    monkeypatch.setattr(health.db.session, "execute", broken)
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json == {"status": "error", "database": "error"}
+
+
+def test_exam_catalogue_payload(client, seeded):
+    """GET /api/v1/exams describes each exam: modes, sections, scale, pass rule, availability."""
+    [exam] = client.get("/api/v1/exams").json
+    assert exam["code"] == "jft-basic-practice"
+    assert exam["modes"] == ["practice"]
+    assert exam["available"] is True
+    assert exam["scoring"]["pass_rule"] == {"min_percent": 60.0}
+    assert [s["item_count"] for s in exam["sections"]] == [4, 4, 4]
+
+
+def test_catalogue_titles_follow_language(client, seeded):
+    """Exam titles come in the language the client asks for."""
+    [exam] = client.get("/api/v1/exams", headers={"Accept-Language": "ja"}).json
+    assert exam["title"] == "JFT-Basic形式 練習テスト（短縮版）"

@@ -1,0 +1,168 @@
+"""Importing items: validation, sanitising, versioning, all-or-nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select
+
+from item_bank.errors import InvalidItem, InvalidResponse
+from item_bank.models import Item, ItemVersion
+from item_bank.services import (
+    SAMPLES_DIR,
+    approved_pool,
+    import_items,
+    read_item_documents,
+    validate_item,
+)
+from item_bank.types import ITEM_TYPES
+from testing_center.extensions import db
+
+NOW = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
+
+
+def make_document(**overrides):
+    document = {
+        "ref": "t-001",
+        "type": "single_choice",
+        "exam_family": "jft_basic",
+        "section": "script_vocabulary",
+        "level": "A2",
+        "topic": "daily_life",
+        "stem": "<p><ruby>毎朝<rt>まいあさ</rt></ruby>なにを<b>のみます</b>か。</p>",
+        "options": [{"id": k, "html": f"選択{k}"} for k in "ABCD"],
+        "key": "C",
+        "explanation": {"en": "Because.", "ja": "説明。"},
+    }
+    document.update(overrides)
+    return document
+
+
+def counts():
+    return (
+        db.session.scalar(select(func.count()).select_from(Item)),
+        db.session.scalar(select(func.count()).select_from(ItemVersion)),
+    )
+
+
+def test_shipped_sample_bank_is_valid():
+    """Every shipped sample item validates, with refs unique and keys among the options."""
+    documents = read_item_documents(sorted(SAMPLES_DIR.glob("*.yaml")))
+    assert len(documents) >= 36
+    for document in documents:
+        item, problems = validate_item(document)
+        assert problems == [], problems
+        assert item is not None
+    assert len({d["ref"] for d in documents}) == len(documents)
+
+
+def test_sanitising_keeps_ruby_and_removes_script():
+    """Item HTML keeps ruby and emphasis but loses scripts and event attributes."""
+    item, problems = validate_item(
+        make_document(
+            stem='<p onclick="steal()">問<script>alert(1)</script><ruby>題<rt>だい</rt></ruby></p>',
+            options=[{"id": k, "html": f'<img src="x" onerror="x()">{k}'} for k in "ABC"],
+        )
+    )
+    assert problems == []
+    assert item.content["stem"] == "<p>問<ruby>題<rt>だい</rt></ruby></p>"
+    assert "onerror" not in item.content["options"][0]["html"]
+
+
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [
+        ({"key": "E"}, "key 'E' is not one of the option ids"),
+        ({"options": [{"id": "A", "html": "x"}]}, "options must be a list of 3-5"),
+        ({"type": "essay"}, "unknown item type"),
+        ({"section": ""}, "section is required"),
+        ({"stem": "<script>only</script>"}, "stem must be non-empty HTML"),
+        (
+            {
+                "options": [
+                    {"id": "A", "html": "x"},
+                    {"id": "A", "html": "y"},
+                    {"id": "B", "html": "z"},
+                ]
+            },
+            "option ids must be unique",
+        ),
+    ],
+)
+def test_invalid_items_are_described(override, fragment):
+    """Each kind of invalid item gets a problem naming the item and the rule."""
+    _, problems = validate_item(make_document(**override))
+    assert any(fragment in problem and problem.startswith("t-001") for problem in problems)
+
+
+def test_import_is_all_or_nothing(app):
+    """One invalid item among valid ones means nothing at all is written."""
+    with app.app_context():
+        documents = [
+            make_document(ref="ok-1"),
+            make_document(ref="bad", key="Z"),
+            make_document(ref="ok-2"),
+        ]
+        with pytest.raises(InvalidItem) as raised:
+            import_items(db.session, documents, status="approved", now=NOW)
+        db.session.rollback()
+        assert raised.value.problems == [
+            "bad: key 'Z' is not one of the option ids ['A', 'B', 'C', 'D']"
+        ]
+        assert counts() == (0, 0)
+
+
+def test_duplicate_refs_in_one_import_refused(app):
+    """Two documents with the same ref in one import are refused."""
+    with app.app_context(), pytest.raises(InvalidItem, match="appears more than once"):
+        import_items(db.session, [make_document(), make_document()], status="approved", now=NOW)
+
+
+def test_reimport_is_idempotent_and_changes_make_versions(app):
+    """Importing the same item again changes nothing; changed content adds a version."""
+    with app.app_context():
+        report = import_items(db.session, [make_document()], status="approved", now=NOW)
+        assert (report.created, report.versioned, report.unchanged) == (1, 0, 0)
+        report = import_items(db.session, [make_document()], status="approved", now=NOW)
+        assert (report.created, report.versioned, report.unchanged) == (0, 0, 1)
+        report = import_items(db.session, [make_document(key="D")], status="approved", now=NOW)
+        assert report.versioned == 1
+        db.session.commit()
+        versions = db.session.scalars(select(ItemVersion).order_by(ItemVersion.version_no)).all()
+        assert [(v.version_no, v.answer_key) for v in versions] == [(1, "C"), (2, "D")]
+
+
+def test_pool_offers_current_version_of_approved_items_only(app):
+    """Assembly sees approved items only, each at its newest version."""
+    with app.app_context():
+        import_items(db.session, [make_document(ref="a")], status="approved", now=NOW)
+        import_items(db.session, [make_document(ref="a", key="B")], status="approved", now=NOW)
+        import_items(db.session, [make_document(ref="d")], status="draft", now=NOW)
+        pool = approved_pool(db.session, {"section": "script_vocabulary"})
+        assert [entry.item_ref for entry in pool] == ["a"]
+        newest = db.session.scalar(select(ItemVersion).where(ItemVersion.version_no == 2))
+        assert pool[0].version_id == newest.id
+        assert pool[0].option_ids == ("A", "B", "C", "D")
+
+
+def test_single_choice_grading_and_response_check():
+    """Single choice: the key earns 1, anything else 0; a foreign option id is invalid."""
+    single = ITEM_TYPES["single_choice"]
+    content = {"stem": "x", "options": [{"id": k, "html": k} for k in "ABC"]}
+    assert single.grade("B", "B") == 1.0
+    assert single.grade("B", "A") == 0.0
+    single.check_response(content, "C")
+    with pytest.raises(InvalidResponse):
+        single.check_response(content, "D")
+
+
+def test_candidate_view_follows_option_order_and_hides_key():
+    """The candidate view lists options in the frozen order and holds no key."""
+    single = ITEM_TYPES["single_choice"]
+    content = {"stem": "s", "options": [{"id": k, "html": k.lower()} for k in "ABC"]}
+    view = single.candidate_view(content, ["C", "A", "B"])
+    assert view == {
+        "stem": "s",
+        "options": [{"id": "C", "html": "c"}, {"id": "A", "html": "a"}, {"id": "B", "html": "b"}],
+    }
