@@ -123,6 +123,7 @@
     if (flushing || closed) return;
     flushing = true;
     window.clearTimeout(retryTimer);
+    let rejected = false;   // a refused answer keeps its message on screen
     try {
       for (const [ref, entry] of Object.entries(pending)) {
         const url = config.responseUrl.replace("__REF__", encodeURIComponent(ref));
@@ -149,13 +150,14 @@
           return;
         } else {
           delete pending[ref];
+          rejected = true;
           const reason = (body.error && body.error.message) || response.status;
           showStatus(format(strings.rejected, { reason }), "error");
         }
         persistPending();
       }
       retryDelay = 1000;
-      if (Object.keys(pending).length === 0 && $("save-status").dataset.kind !== "error") {
+      if (Object.keys(pending).length === 0 && !rejected) {
         showStatus(strings.saved, "saved");
       }
     } finally {

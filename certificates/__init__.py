@@ -1,0 +1,1 @@
+"""Certificates: documents, numbers, signatures and verification (see README.md)."""

@@ -1,0 +1,154 @@
+"""The real exam page in headless Chromium: sign in, answer, survive a blip, reload, finish.
+
+Uses Debian's chromium (installed by the test setup when missing) through Playwright's
+Python package; no browser is downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+
+import pytest
+from werkzeug.serving import make_server
+
+from .conftest import PASSWORD
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def ensure_chromium() -> str:
+    """Return Chromium's path, installing Debian's package first when it is missing."""
+    apt_get = shutil.which("apt-get")
+    if not os.path.exists(CHROMIUM) and apt_get and os.geteuid() == 0:
+        subprocess.run(
+            [apt_get, "install", "-y", "-q", "chromium"],
+            check=False,
+            capture_output=True,
+            timeout=900,
+        )
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed and cannot be installed here")
+    return CHROMIUM
+
+
+@pytest.fixture
+def app_config():
+    return {"WTF_CSRF_ENABLED": True}
+
+
+@pytest.fixture
+def live_server(app, seeded) -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    executable = ensure_chromium()
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    yield page
+    context.close()
+
+
+def wait_ready(page) -> None:
+    page.wait_for_selector('#player[data-state="ready"]')
+
+
+def answered_cells(page) -> int:
+    return page.locator("#question-grid .cell.answered").count()
+
+
+def test_candidate_takes_practice_exam(page, live_server, make_candidate, clock):
+    """Sign in, answer by click and by keyboard, lose the network, reload, finish, see score."""
+    user = make_candidate()
+    page.goto(f"{live_server}/login")
+    page.fill("#email", user.email)
+    page.fill("#password", PASSWORD)
+    page.click("button.primary")
+    page.click("text=Start practice")
+    wait_ready(page)
+    assert re.fullmatch(r"1[45]:\d\d", page.text_content("#timer"))
+    assert page.text_content("#question-number") == "Question 1 of 12"
+
+    page.locator("#options .option").nth(1).click()
+    page.wait_for_selector('#save-status[data-kind="saved"]')
+    first_choice = page.locator("#options input:checked").get_attribute("value")
+    page.keyboard.press("n")
+    page.keyboard.press("3")
+    page.wait_for_selector('#save-status[data-kind="saved"]')
+    page.keyboard.press("f")
+    page.wait_for_selector('#save-status[data-kind="saved"]')
+
+    page.route("**/responses/**", lambda route: route.abort())
+    page.keyboard.press("n")
+    page.keyboard.press("1")
+    page.wait_for_selector('#save-status[data-kind="error"]')
+    assert "retrying" in page.text_content("#save-status")
+    page.unroute("**/responses/**")
+    page.wait_for_selector('#save-status[data-kind="saved"]', timeout=20000)
+    assert answered_cells(page) == 3
+
+    clock.advance(seconds=125)
+    page.reload()
+    wait_ready(page)
+    assert answered_cells(page) == 3
+    assert page.locator("#question-grid .cell.flagged").count() == 1
+    assert page.locator("#options input:checked").get_attribute("value") == first_choice
+    assert page.text_content("#timer") in ("12:55", "12:54")
+
+    page.click("#finish")
+    assert "9 questions are not answered" in page.text_content("#finish-summary")
+    page.click("#finish-confirm")
+    page.wait_for_url(re.compile(r"/attempts/\w+/result$"))
+    score = page.text_content("#score")
+    assert re.search(r"Your score: \d+ of 12", score)
+
+
+def test_ruby_renders_as_furigana(page, live_server, make_candidate):
+    """Items with furigana render real <ruby> elements with their reading."""
+    user = make_candidate()
+    page.goto(f"{live_server}/login")
+    page.fill("#email", user.email)
+    page.fill("#password", PASSWORD)
+    page.click("button.primary")
+    page.click("text=Start practice")
+    wait_ready(page)
+    readings = []
+    for _ in range(12):
+        readings += page.eval_on_selector_all(
+            "#question rt", "nodes => nodes.map(n => n.textContent)"
+        )
+        page.keyboard.press("n")
+    assert readings, "the sample form should contain furigana"
+    assert all(re.fullmatch(r"[ぁ-ゟ]+", reading) for reading in readings)
