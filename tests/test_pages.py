@@ -123,3 +123,12 @@ def test_browser_language_is_the_default(client):
     """Without a choice, the browser's Accept-Language picks the language."""
     page = client.get("/login", headers={"Accept-Language": "ru-RU,ru;q=0.9"})
     assert "Войти" in page.get_data(as_text=True)
+
+
+def test_pages_send_security_headers(client):
+    """Pages forbid framing, sniffing and scripts from anywhere but this site."""
+    headers = client.get("/login").headers
+    assert "script-src 'self'" in headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["X-Content-Type-Options"] == "nosniff"

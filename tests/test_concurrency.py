@@ -1,0 +1,61 @@
+"""Saves racing a finish: every acknowledged answer is scored, none lands after the finish."""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+
+from .test_attempts import EXAM, items_of, keys_by_ref
+
+WRITERS = 6
+SAVES_PER_WRITER = 25
+
+
+def test_saves_racing_finish_lose_nothing(app, client, make_candidate, auth_headers, seeded):
+    """While writers save, the candidate finishes; stored answers equal the last accepted
+    acks, later saves are refused with 409, and the score is that of the stored answers."""
+    headers = auth_headers(make_candidate())
+    state = client.post("/api/v1/attempts", json={"exam_code": EXAM}, headers=headers).json
+    keys = keys_by_ref(app, state["id"])
+    items = items_of(state)
+    acks: dict[str, list[tuple[int, object]]] = defaultdict(list)
+    statuses: list[int] = []
+    enough_saved = threading.Event()
+    lock = threading.Lock()
+
+    def write(writer: int) -> None:
+        writer_client = app.test_client()
+        mine = items[writer::WRITERS]
+        for seq in range(1, SAVES_PER_WRITER + 1):
+            item = mine[seq % len(mine)]
+            option = item["options"][seq % len(item["options"])]["id"]
+            response = writer_client.put(
+                f"/api/v1/attempts/{state['id']}/responses/{item['ref']}",
+                json={"response": option, "client_seq": seq},
+                headers=headers,
+            )
+            with lock:
+                statuses.append(response.status_code)
+                if response.status_code == 200 and response.json["accepted"]:
+                    acks[item["ref"]].append((seq, option))
+                if len(statuses) >= WRITERS * 5:
+                    enough_saved.set()
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(WRITERS)]
+    for thread in threads:
+        thread.start()
+    enough_saved.wait(timeout=60)
+    result = client.post(f"/api/v1/attempts/{state['id']}/finish", headers=headers).json
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert set(statuses) <= {200, 409}
+    assert 409 in statuses, "some saves should have come after the finish"
+    stored = {
+        item["ref"]: item["response"]
+        for item in items_of(client.get(f"/api/v1/attempts/{state['id']}", headers=headers).json)
+    }
+    for ref, accepted in acks.items():
+        assert stored[ref] == max(accepted)[1], ref
+    expected = sum(1 for ref, response in stored.items() if response == keys[ref])
+    assert result["total"] == expected
