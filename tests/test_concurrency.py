@@ -8,7 +8,7 @@ from collections import defaultdict
 from .test_attempts import EXAM, items_of, keys_by_ref
 
 WRITERS = 6
-SAVES_PER_WRITER = 25
+MAX_SAVES_PER_WRITER = 1000  # a writer stops at its first refusal
 
 
 def test_saves_racing_finish_lose_nothing(app, client, make_candidate, auth_headers, seeded):
@@ -26,7 +26,7 @@ def test_saves_racing_finish_lose_nothing(app, client, make_candidate, auth_head
     def write(writer: int) -> None:
         writer_client = app.test_client()
         mine = items[writer::WRITERS]
-        for seq in range(1, SAVES_PER_WRITER + 1):
+        for seq in range(1, MAX_SAVES_PER_WRITER + 1):
             item = mine[seq % len(mine)]
             option = item["options"][seq % len(item["options"])]["id"]
             response = writer_client.put(
@@ -40,6 +40,8 @@ def test_saves_racing_finish_lose_nothing(app, client, make_candidate, auth_head
                     acks[item["ref"]].append((seq, option))
                 if len(statuses) >= WRITERS * 5:
                     enough_saved.set()
+            if response.status_code != 200:
+                return
 
     threads = [threading.Thread(target=write, args=(n,)) for n in range(WRITERS)]
     for thread in threads:

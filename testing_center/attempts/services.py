@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Exists, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from exam_templates.blueprint import Blueprint, parse_blueprint
@@ -183,11 +183,18 @@ def save_response(
     values: dict[str, Any] = {"value": value, "client_seq": client_seq, "saved_at": now}
     if flagged is not None:
         values["is_flagged"] = flagged
-    session.execute(
+    written = session.execute(
         update(Response)
-        .where(Response.attempt_item_id == attempt_item_id, Response.client_seq < client_seq)
+        .where(
+            Response.attempt_item_id == attempt_item_id,
+            Response.client_seq < client_seq,
+            open_attempt_exists(attempt_id, now),
+        )
         .values(**values)
-    )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not written:
+        check_still_open(session, attempt_id, now)
     stored = session.execute(
         select(Response.value, Response.client_seq, Response.is_flagged, Response.saved_at).where(
             Response.attempt_item_id == attempt_item_id
@@ -203,38 +210,87 @@ def save_response(
     )
 
 
-def lock_for_finish(session: Session, attempt: Attempt) -> str:
-    """Take the attempt row's write lock and return its status as committed now.
+def open_attempt_exists(attempt_id: str, now: dt.datetime) -> Exists:
+    """SQL condition: the attempt is in progress and its deadline has not passed.
 
-    Waits for saves holding the shared lock, so every acknowledged save is scored.
+    Part of the save's own UPDATE, so on SQLite (where the earlier read is not locked)
+    a save that comes after a finish's claim cannot write.
     """
-    return session.scalar(select(Attempt.status).where(Attempt.id == attempt.id).with_for_update())
+    return (
+        select(Attempt.id)
+        .where(
+            Attempt.id == attempt_id,
+            Attempt.status == AttemptStatus.IN_PROGRESS,
+            Attempt.deadline_at > now,
+        )
+        .exists()
+    )
+
+
+def check_still_open(session: Session, attempt_id: str, now: dt.datetime) -> None:
+    """Raise the reason a save could not be written, when it is not merely stale."""
+    status, deadline_at = session.execute(
+        select(Attempt.status, Attempt.deadline_at).where(Attempt.id == attempt_id)
+    ).one()
+    if status != AttemptStatus.IN_PROGRESS:
+        raise Conflict(
+            N_("This attempt is finished; answers can no longer be changed."),
+            code="attempt_closed",
+        )
+    if now >= deadline_at:
+        raise Conflict(
+            N_("The time for this exam is over; the answer was not saved."),
+            code="deadline_passed",
+        )
+
+
+def claim_for_finish(
+    session: Session, attempt: Attempt, now: dt.datetime, reason: FinishReason
+) -> bool:
+    """Mark the attempt finished if it is in progress; return whether this call did it.
+
+    The UPDATE comes before the responses are read: it waits for saves holding the
+    shared lock (PostgreSQL) or the write lock (SQLite), and saves after it are refused,
+    so the responses read next are exactly the acknowledged ones.
+    """
+    claimed = session.execute(
+        update(Attempt)
+        .where(Attempt.id == attempt.id, Attempt.status == AttemptStatus.IN_PROGRESS)
+        .values(
+            status=AttemptStatus.FINISHED,
+            finished_at=min(now, attempt.deadline_at),
+            finish_reason=reason,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.refresh(attempt)
+    return bool(claimed)
+
+
+def saved_responses(session: Session, attempt: Attempt) -> list[ResponseToGrade]:
+    """Read every presented item's key and stored response, in one query."""
+    rows = session.execute(
+        select(AttemptItem.section_code, Item.item_type, ItemVersion.answer_key, Response.value)
+        .join(Response, Response.attempt_item_id == AttemptItem.id)
+        .join(ItemVersion, ItemVersion.id == AttemptItem.item_version_id)
+        .join(Item, Item.id == ItemVersion.item_id)
+        .where(AttemptItem.attempt_id == attempt.id)
+        .order_by(AttemptItem.position)
+    )
+    return [
+        ResponseToGrade(section, item_type, key, value) for section, item_type, key, value in rows
+    ]
 
 
 def finish_attempt(
     session: Session, attempt: Attempt, now: dt.datetime, reason: FinishReason
 ) -> Attempt:
     """Close the attempt and score exactly what was saved; finishing twice changes nothing."""
-    if lock_for_finish(session, attempt) != AttemptStatus.IN_PROGRESS:
-        session.refresh(attempt)
+    if not claim_for_finish(session, attempt, now, reason):
         return attempt
-    session.refresh(attempt)
-    for attempt_item in attempt.items:
-        session.refresh(attempt_item.response)
     blueprint = parse_blueprint(attempt.template.definition)
-    graded = grade_responses(
-        ResponseToGrade(
-            section=attempt_item.section_code,
-            item_type=attempt_item.item_version.item.item_type,
-            answer_key=attempt_item.item_version.answer_key,
-            response=attempt_item.response.value,
-        )
-        for attempt_item in attempt.items
-    )
+    graded = grade_responses(saved_responses(session, attempt))
     score = blueprint.scoring.score(graded, [section.code for section in blueprint.sections])
-    attempt.status = AttemptStatus.FINISHED
-    attempt.finished_at = min(now, attempt.deadline_at)
-    attempt.finish_reason = reason
     attempt.result = score.as_dict()
     session.flush()
     return attempt
