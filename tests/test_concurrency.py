@@ -61,3 +61,24 @@ def test_saves_racing_finish_lose_nothing(app, client, make_candidate, auth_head
         assert stored[ref] == max(accepted)[1], ref
     expected = sum(1 for ref, response in stored.items() if response == keys[ref])
     assert result["total"] == expected
+
+
+def test_concurrent_starts_make_one_attempt(app, make_candidate, auth_headers, seeded):
+    """Several simultaneous starts of one exam (double clicks) all get the same attempt."""
+    headers = auth_headers(make_candidate())
+    results: list[tuple[int, str]] = []
+    gate = threading.Barrier(5)
+
+    def start() -> None:
+        client = app.test_client()
+        gate.wait(timeout=30)
+        response = client.post("/api/v1/attempts", json={"exam_code": EXAM}, headers=headers)
+        results.append((response.status_code, response.json.get("id")))
+
+    threads = [threading.Thread(target=start) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len({attempt_id for _, attempt_id in results}) == 1
+    assert sorted(status for status, _ in results) == [200, 200, 200, 200, 201]

@@ -12,7 +12,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from exam_templates.models import ExamTemplate
@@ -34,6 +34,17 @@ class Attempt(Base):
     """One sitting. Its id is random, so ids reveal nothing about other attempts."""
 
     __tablename__ = "attempts"
+    __table_args__ = (
+        # At most one open attempt per candidate and template, even under double clicks.
+        Index(
+            "ix_attempts_one_open",
+            "user_id",
+            "template_id",
+            unique=True,
+            sqlite_where=text("status = 'in_progress'"),
+            postgresql_where=text("status = 'in_progress'"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)

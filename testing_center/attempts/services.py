@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Exists, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from exam_templates.blueprint import Blueprint, parse_blueprint
@@ -95,7 +96,6 @@ def start_practice(
         started_at=now,
         deadline_at=now + dt.timedelta(seconds=blueprint.duration_seconds),
     )
-    session.add(attempt)
     position = 0
     for section in form.sections:
         for assembled in section.items:
@@ -110,7 +110,15 @@ def start_practice(
                     response=Response(),
                 )
             )
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(attempt)
+            session.flush()
+    except IntegrityError:  # a concurrent start of the same exam won
+        concurrent = find_open_attempt(session, user, template_code)
+        if concurrent is None:
+            raise
+        return concurrent, False
     return attempt, True
 
 
