@@ -57,11 +57,11 @@ def configure_sqlite_connection(connection: Any, _record: Any) -> None:
 
 def init_accounts(app: Flask) -> None:
     """Sessions for pages (Flask-Login), CSRF for forms, the password hasher."""
-    from testing_center.accounts.models import User
+    from testing_center.accounts.services import load_session_user
 
     login_manager.init_app(app)
     login_manager.login_view = "account.login"
-    login_manager.user_loader(lambda user_id: db.session.get(User, int(user_id)))
+    login_manager.user_loader(lambda session_id: load_session_user(db.session, session_id))
     csrf.init_app(app)
     hasher = PasswordHasher(
         time_cost=app.config["ARGON2_TIME_COST"],

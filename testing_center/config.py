@@ -22,7 +22,8 @@ class ConfigError(RuntimeError):
 
 DEFAULTS: dict[str, Any] = {
     "ENV_NAME": "development",
-    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    # hide_parameters: a failing statement is logged without its values (answers, names).
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
     "API_TOKEN_TTL_SECONDS": 12 * 3600,
     "ARGON2_TIME_COST": 3,
     "ARGON2_MEMORY_COST_KIB": 64 * 1024,
@@ -75,8 +76,9 @@ def development_secret_key(instance_path: Path) -> str:
     """Return a random key kept in the instance folder, so sessions survive a restart."""
     path = instance_path / "secret_key"
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
-        path.chmod(0o600)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(secrets.token_urlsafe(48))
     return path.read_text(encoding="utf-8").strip()
 
 

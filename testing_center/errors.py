@@ -27,7 +27,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException
 
 from exam_templates.errors import AssemblyError, InvalidTemplate
 from item_bank.errors import InvalidItem, InvalidResponse
@@ -99,7 +99,7 @@ HTTP_CODES = {
 
 def wants_json() -> bool:
     """API paths always answer JSON, whatever the client accepts."""
-    return request.path.startswith("/api/")
+    return request.path.startswith("/api/") or request.path == "/healthz"
 
 
 def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
@@ -118,8 +118,12 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
 
 
 def handle_app_error(error: AppError) -> Response:
-    if isinstance(error, Unauthenticated) and not wants_json():
-        return redirect(url_for("account.login", next=request.full_path))
+    if isinstance(error, Unauthenticated):
+        if not wants_json():
+            return redirect(url_for("account.login", next=request.full_path))
+        response = error_response(error.status, error.code, error.translated(), error.details)
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
     return error_response(error.status, error.code, error.translated(), error.details)
 
 
@@ -138,8 +142,9 @@ def handle_http_exception(error: HTTPException) -> Response:
     if details and status == 422:
         message = "The request is not valid; see details."
     response = error_response(status, HTTP_CODES.get(status, "error"), message, details)
-    for name, value in (data.get("headers") or {}).items():
-        response.headers[name] = value
+    for name, value in [*error.get_headers(), *(data.get("headers") or {}).items()]:
+        if name.lower() != "content-type":
+            response.headers[name] = value
     return response
 
 
@@ -149,7 +154,31 @@ def handle_unexpected(error: Exception) -> Response:
     return error_response(500, "internal_error", "An internal error occurred.")
 
 
+TEXT_BODIES = {
+    "application/json": (b"\x00", b"\\u0000"),
+    "application/x-www-form-urlencoded": (b"\x00", b"%00"),
+}
+
+
+def refuse_nul_characters() -> None:
+    """Refuse NUL characters in paths, query strings and text bodies.
+
+    No text field may hold one, and PostgreSQL cannot store them: without this check the
+    request would fail as a 500 deep in the database instead of a clear 400. Binary
+    uploads (multipart) are not text bodies and are left alone.
+    """
+    markers = TEXT_BODIES.get(request.mimetype, ())
+    body = request.get_data(cache=True) if markers else b""
+    if (
+        "\x00" in request.path
+        or b"%00" in request.query_string
+        or any(marker in body for marker in markers)
+    ):
+        raise BadRequest("The request contains a NUL character, which no field may hold.")
+
+
 def init_app(app: Flask) -> None:
+    app.before_request(refuse_nul_characters)
     app.register_error_handler(AppError, handle_app_error)
     for error_class in DOMAIN_STATUS:
         app.register_error_handler(error_class, handle_domain_error)

@@ -201,3 +201,22 @@ def test_login_redirect_refuses_other_sites(client, make_candidate):
         "/login?next=https://evil.example/x", data={"email": user.email, "password": PASSWORD}
     )
     assert response.headers["Location"] == "/"
+
+
+def test_logout_ends_copied_sessions(client, app, make_candidate):
+    """After signing out, a session cookie copied before is refused too."""
+    user = make_candidate()
+    client.post("/login", data={"email": user.email, "password": PASSWORD})
+    copy = app.test_client()
+    copy.set_cookie("session", client.get_cookie("session").value)
+    assert copy.get("/exams").status_code == 200
+    client.post("/logout")
+    assert copy.get("/exams").status_code == 302
+
+
+def test_chosen_language_survives_sign_in(client, make_candidate):
+    """A language chosen on the sign-in page stays after signing in."""
+    user = make_candidate()
+    client.post("/language/ru", data={"next": "/login"})
+    client.post("/login", data={"email": user.email, "password": PASSWORD})
+    assert "Экзамены" in client.get("/exams").get_data(as_text=True)

@@ -111,3 +111,39 @@ def test_catalogue_titles_follow_language(client, seeded):
     """Exam titles come in the language the client asks for."""
     [exam] = client.get("/api/v1/exams", headers={"Accept-Language": "ja"}).json
     assert exam["title"] == "JFT-Basic形式 練習テスト（短縮版）"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("post", "/api/v1/auth/token", '{"email": "a\\u0000b@c.test", "password": "x"}'),
+        ("get", "/api/v1/attempts/ab%00cd", None),
+        ("post", "/api/v1/auth/register", '{"full_name": "\\u0000"}'),
+    ],
+)
+def test_nul_characters_are_refused(client, method, path, body):
+    """A NUL character in a path or JSON body gets a JSON 400, not a database error."""
+    response = getattr(client, method)(path, data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "bad_request"
+
+
+def test_nul_in_login_form_is_refused(client):
+    """A NUL character typed into the sign-in form gets a 400 page."""
+    response = client.post("/login", data={"email": "a\x00@b.test", "password": "x"})
+    assert response.status_code == 400
+
+
+def test_error_headers(client):
+    """405 names the allowed methods; 401 on the API asks for a bearer token."""
+    not_allowed = client.delete("/api/v1/exams")
+    assert "GET" in not_allowed.headers["Allow"]
+    unauthenticated = client.get("/api/v1/attempts/x")
+    assert unauthenticated.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_healthz_errors_are_json(client):
+    """/healthz answers its errors in JSON too."""
+    response = client.post("/healthz")
+    assert response.status_code == 405
+    assert response.json["error"]["code"] == "method_not_allowed"

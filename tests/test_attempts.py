@@ -321,3 +321,30 @@ def test_no_answer_keys_in_candidate_payloads(client, candidate, app):
             "client_seq",
         }
         assert all(set(option) == {"id", "html"} for option in item["options"])
+
+
+def test_same_seq_with_other_value_is_not_accepted(client, candidate):
+    """A different answer reusing a stored sequence number is not acknowledged as saved."""
+    state = start(client, candidate)
+    item = items_of(state)[0]
+    a, b = item["options"][0]["id"], item["options"][1]["id"]
+    save(client, candidate, state["id"], item["ref"], a, 5)
+    clash = save(client, candidate, state["id"], item["ref"], b, 5).json
+    assert clash["accepted"] is False
+    assert clash["response"] == a
+
+
+def test_finish_after_deadline_is_recorded_as_deadline(client, candidate, clock):
+    """A finish request arriving after the deadline records the deadline as the reason."""
+    state = start(client, candidate)
+    clock.advance(seconds=901)
+    result = client.post(f"/api/v1/attempts/{state['id']}/finish", headers=candidate).json
+    assert result["finish_reason"] == "deadline"
+    assert result["finished_at"].startswith("2026-11-26T09:15:00")
+
+
+def test_client_seq_beyond_column_range_refused(client, candidate):
+    """A client_seq above 2**31-1 gets a 422, not a database error."""
+    state = start(client, candidate)
+    response = save(client, candidate, state["id"], items_of(state)[0]["ref"], None, 2**31)
+    assert response.status_code == 422

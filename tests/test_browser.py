@@ -89,15 +89,19 @@ def answered_cells(page) -> int:
     return page.locator("#question-grid .cell.answered").count()
 
 
-def test_candidate_takes_practice_exam(page, live_server, make_candidate, clock):
-    """Sign in, answer by click and by keyboard, lose the network, reload, finish, see score."""
-    user = make_candidate()
+def sign_in_and_start(page, live_server, user) -> None:
     page.goto(f"{live_server}/login")
     page.fill("#email", user.email)
     page.fill("#password", PASSWORD)
     page.click("button.primary")
     page.click("text=Start practice")
     wait_ready(page)
+
+
+def test_candidate_takes_practice_exam(page, live_server, make_candidate, clock):
+    """Sign in, answer by click and by keyboard, lose the network, reload, finish, see score."""
+    user = make_candidate()
+    sign_in_and_start(page, live_server, user)
     assert re.fullmatch(r"1[45]:\d\d", page.text_content("#timer"))
     assert page.text_content("#question-number") == "Question 1 of 12"
 
@@ -138,12 +142,7 @@ def test_candidate_takes_practice_exam(page, live_server, make_candidate, clock)
 def test_ruby_renders_as_furigana(page, live_server, make_candidate):
     """Items with furigana render real <ruby> elements with their reading."""
     user = make_candidate()
-    page.goto(f"{live_server}/login")
-    page.fill("#email", user.email)
-    page.fill("#password", PASSWORD)
-    page.click("button.primary")
-    page.click("text=Start practice")
-    wait_ready(page)
+    sign_in_and_start(page, live_server, user)
     readings = []
     for _ in range(12):
         readings += page.eval_on_selector_all(
@@ -152,3 +151,62 @@ def test_ruby_renders_as_furigana(page, live_server, make_candidate):
         page.keyboard.press("n")
     assert readings, "the sample form should contain furigana"
     assert all(re.fullmatch(r"[ぁ-ゟ]+", reading) for reading in readings)
+
+
+def test_finish_waits_for_an_answer_in_flight(page, live_server, make_candidate, app):
+    """Finishing while a save is still on its way scores that answer: the page sends the
+    finish only after the save is acknowledged. (The short wait gives a page that would
+    finish too early the chance to do so.)"""
+    from sqlalchemy import select
+
+    from testing_center.attempts.models import AttemptItem, Response
+    from testing_center.extensions import db
+
+    user = make_candidate()
+    sign_in_and_start(page, live_server, user)
+    held = []
+    page.route("**/responses/**", lambda route: held.append(route))
+    with page.expect_request("**/responses/q1"):
+        page.keyboard.press("2")
+    chosen = page.locator("#options input:checked").get_attribute("value")
+    page.click("#finish")
+    page.click("#finish-confirm")
+    page.wait_for_timeout(500)
+    assert "/result" not in page.url
+    held[0].continue_()
+    page.unroute("**/responses/**")
+    page.wait_for_url(re.compile(r"/attempts/\w+/result$"))
+    with app.app_context():
+        stored = db.session.scalar(
+            select(Response.value).join(AttemptItem).where(AttemptItem.ref == "q1")
+        )
+    assert stored == chosen
+
+
+def test_answers_survive_signing_out_elsewhere(page, live_server, make_candidate, app):
+    """Signed out in another tab, the page keeps the answer and sends it after sign-in."""
+    from sqlalchemy import select
+
+    from testing_center.attempts.models import AttemptItem, Response
+    from testing_center.extensions import db
+
+    user = make_candidate()
+    sign_in_and_start(page, live_server, user)
+    other_tab = page.context.new_page()
+    other_tab.goto(f"{live_server}/exams")
+    other_tab.click("text=Sign out")
+    page.keyboard.press("3")
+    page.wait_for_selector('#save-status[data-kind="error"]')
+    assert "Sign in again" in page.text_content("#save-status")
+    chosen = page.locator("#options input:checked").get_attribute("value")
+    other_tab.fill("#email", user.email)
+    other_tab.fill("#password", PASSWORD)
+    other_tab.click("button.primary")
+    page.reload()
+    wait_ready(page)
+    page.wait_for_selector('#save-status[data-kind="saved"]')
+    with app.app_context():
+        stored = db.session.scalar(
+            select(Response.value).join(AttemptItem).where(AttemptItem.ref == "q1")
+        )
+    assert stored == chosen

@@ -7,14 +7,18 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
-from testing_center.accounts.services import COUNTRY_CODES, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from testing_center.accounts.services import (
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    country_codes,
+)
 
 FIRST_COUNTRIES = ("UZ", "KZ", "KG", "TJ", "TM", "RU", "JP")
 
 
 def country_choices() -> list[tuple[str, str]]:
     """Countries of most candidates first, then the rest by code."""
-    rest = sorted(COUNTRY_CODES - set(FIRST_COUNTRIES))
+    rest = sorted(country_codes() - set(FIRST_COUNTRIES))
     return [(code, code) for code in (*FIRST_COUNTRIES, *rest)]
 
 

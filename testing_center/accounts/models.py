@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import secrets
 
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from item_bank.db import Base
+
+
+def new_session_token() -> str:
+    return secrets.token_hex(16)
 
 
 class Role(enum.StrEnum):
@@ -36,8 +41,15 @@ class User(UserMixin, Base):
     locale: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[dt.datetime]
     password_changed_at: Mapped[dt.datetime]
+    # Part of every login session's id: changing it ends all sessions (sign-out, and later
+    # password change), which a cookie-only session cannot do by itself.
+    session_token: Mapped[str] = mapped_column(String(32), default=new_session_token)
 
     profile: Mapped[CandidateProfile | None] = relationship(back_populates="user")
+
+    def get_id(self) -> str:
+        """Return the session id Flask-Login stores: the user id and the session token."""
+        return f"{self.id}.{self.session_token}"
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses sessions of disabled accounts

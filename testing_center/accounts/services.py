@@ -6,7 +6,9 @@ Services flush and raise ``AppError``s; the request that called them commits.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
+import hmac
 import re
 import secrets
 from dataclasses import dataclass
@@ -19,16 +21,25 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from testing_center.accounts.models import ApiToken, CandidateProfile, Role, User
+from testing_center.accounts.models import (
+    ApiToken,
+    CandidateProfile,
+    Role,
+    User,
+    new_session_token,
+)
 from testing_center.errors import Conflict, InvalidInput, Unauthenticated
 from testing_center.i18n import N_
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 128
 ID_DOCUMENT_PATTERN = re.compile(r"^[A-Z0-9]{5,32}$")
-COUNTRY_CODES = frozenset(
-    code for code in Locale("en").territories if len(code) == 2 and code.isalpha()
-)
+
+
+@functools.cache
+def country_codes() -> frozenset[str]:
+    """ISO 3166-1 alpha-2 codes known to Babel (loaded on first use, not at import)."""
+    return frozenset(code for code in Locale("en").territories if len(code) == 2 and code.isalpha())
 
 
 @dataclass(frozen=True)
@@ -89,7 +100,7 @@ def check_candidate_details(details: CandidateDetails, today: dt.date) -> Candid
     if not 14 <= age_years <= 100:
         raise InvalidInput(N_("The date of birth is not plausible."), code="invalid_date_of_birth")
     nationality = details.nationality.strip().upper()
-    if nationality not in COUNTRY_CODES:
+    if nationality not in country_codes():
         raise InvalidInput(
             N_("Nationality must be a two-letter country code such as UZ."),
             code="invalid_nationality",
@@ -173,6 +184,22 @@ def authenticate(session: Session, email: str, password: str) -> User:
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(password)
     return user
+
+
+def load_session_user(session: Session, session_id: str) -> User | None:
+    """Return the user of a login session id (``id.token``) while its token is current."""
+    user_id, _, token = session_id.partition(".")
+    if not user_id.isdigit():
+        return None
+    user = session.get(User, int(user_id))
+    if user is None or not hmac.compare_digest(user.session_token, token):
+        return None
+    return user
+
+
+def end_all_sessions(user: User) -> None:
+    """Invalidate every login session of ``user`` (cookies copied before stay useless)."""
+    user.session_token = new_session_token()
 
 
 def token_digest(token: str) -> str:

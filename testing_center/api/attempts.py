@@ -19,7 +19,7 @@ from testing_center.attempts.models import AttemptStatus, FinishReason
 from testing_center.attempts.presenters import attempt_result, attempt_state
 from testing_center.attempts.services import (
     blueprint_of,
-    close_if_expired,
+    current_attempt,
     finish_attempt,
     owned_attempt,
     save_response,
@@ -28,6 +28,7 @@ from testing_center.attempts.services import (
 from testing_center.clock import now
 from testing_center.errors import Conflict
 from testing_center.extensions import db
+from testing_center.i18n import N_
 
 blp = Blueprint("attempts", __name__, url_prefix="/api/v1/attempts", description="Taking an exam")
 SECURITY = [{"bearerAuth": []}]
@@ -36,8 +37,7 @@ SECURITY = [{"bearerAuth": []}]
 def state_of(attempt_id: str) -> dict:
     """Load the requester's attempt, close it if its time is up, and present it."""
     moment = now()
-    attempt = owned_attempt(db.session, attempt_id, requester())
-    close_if_expired(db.session, attempt, moment)
+    attempt = current_attempt(db.session, attempt_id, requester(), moment)
     db.session.commit()
     return attempt_state(attempt, blueprint_of(attempt), moment, str(get_locale()))
 
@@ -113,9 +113,8 @@ def finish(attempt_id):
 @blp.doc(security=SECURITY)
 def result(attempt_id):
     """Return the scores per section, total, scale and pass decision of a finished attempt."""
-    attempt = owned_attempt(db.session, attempt_id, requester())
-    close_if_expired(db.session, attempt, now())
+    attempt = current_attempt(db.session, attempt_id, requester(), now())
     db.session.commit()
     if attempt.status != AttemptStatus.FINISHED:
-        raise Conflict("The attempt is still in progress.", code="attempt_in_progress")
+        raise Conflict(N_("The attempt is still in progress."), code="attempt_in_progress")
     return attempt_result(attempt, blueprint_of(attempt), str(get_locale()))

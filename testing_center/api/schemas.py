@@ -6,6 +6,8 @@ from marshmallow import Schema, fields, validate
 
 from testing_center.accounts.services import MAX_PASSWORD_LENGTH
 
+MAX_CLIENT_SEQ = 2**31 - 1  # the column is a 32-bit integer on PostgreSQL
+
 
 class ErrorBodySchema(Schema):
     code = fields.String(required=True, metadata={"description": "Stable machine-readable code"})
@@ -151,7 +153,7 @@ class SaveResponseSchema(Schema):
         metadata={"description": 'The answer, e.g. "B"; null clears it'},
     )
     client_seq = fields.Integer(
-        required=True, strict=True, validate=validate.Range(min=1, max=2**53)
+        required=True, strict=True, validate=validate.Range(min=1, max=MAX_CLIENT_SEQ)
     )
     flagged = fields.Boolean(load_default=None)
 

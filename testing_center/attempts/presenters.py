@@ -28,7 +28,7 @@ def remaining_seconds(attempt: Attempt, now: dt.datetime) -> int:
     return max(0, math.ceil((attempt.deadline_at - now).total_seconds()))
 
 
-def exam_summary(attempt: Attempt, blueprint: Blueprint, locale: str) -> dict[str, Any]:
+def exam_summary(blueprint: Blueprint, locale: str) -> dict[str, Any]:
     return {
         "code": blueprint.code,
         "version": blueprint.version,
@@ -73,7 +73,7 @@ def attempt_state(
         "id": attempt.id,
         "status": attempt.status,
         "mode": attempt.mode,
-        "exam": exam_summary(attempt, blueprint, locale),
+        "exam": exam_summary(blueprint, locale),
         "server_time": now,
         "started_at": attempt.started_at,
         "deadline_at": attempt.deadline_at,
@@ -94,7 +94,7 @@ def attempt_result(attempt: Attempt, blueprint: Blueprint, locale: str) -> dict[
     titles = {section.code: localized(section.title, locale) for section in blueprint.sections}
     return {
         "attempt_id": attempt.id,
-        "exam": exam_summary(attempt, blueprint, locale),
+        "exam": exam_summary(blueprint, locale),
         "mode": attempt.mode,
         "status": attempt.status,
         "finished_at": attempt.finished_at,

@@ -66,6 +66,8 @@ def find_open_attempt(session: Session, user: User, template_code: str) -> Attem
             ExamTemplate.code == template_code,
             Attempt.status == AttemptStatus.IN_PROGRESS,
         )
+        .order_by(Attempt.started_at.desc())
+        .limit(1)
     )
 
 
@@ -140,8 +142,13 @@ def owned_attempt(session: Session, attempt_id: str, user: User) -> Attempt:
     return attempt
 
 
-def close_if_expired(session: Session, attempt: Attempt, now: dt.datetime) -> Attempt:
-    """Finish an in-progress attempt whose deadline has passed, scoring what was saved."""
+def current_attempt(session: Session, attempt_id: str, user: User, now: dt.datetime) -> Attempt:
+    """Return the user's attempt as of ``now``: one whose time is up is finished first.
+
+    Until the scheduler's sweep exists, reading an expired attempt is what closes it;
+    either way it is scored with exactly the answers saved before the deadline.
+    """
+    attempt = owned_attempt(session, attempt_id, user)
     if attempt.status == AttemptStatus.IN_PROGRESS and attempt.deadline_at <= now:
         finish_attempt(session, attempt, now, FinishReason.DEADLINE)
     return attempt
@@ -210,11 +217,20 @@ def save_response(
     ).one()
     return SaveAck(
         item_ref=item_ref,
-        accepted=stored.client_seq == client_seq,
+        accepted=bool(written) or is_same_save(stored, client_seq, value, flagged),
         client_seq=stored.client_seq,
         response=stored.value,
         flagged=stored.is_flagged,
         saved_at=stored.saved_at,
+    )
+
+
+def is_same_save(stored: Any, client_seq: int, value: Any, flagged: bool | None) -> bool:
+    """True when the stored answer is this very save (a retry after a lost acknowledgement)."""
+    return (
+        stored.client_seq == client_seq
+        and stored.value == value
+        and (flagged is None or stored.is_flagged == flagged)
     )
 
 
@@ -267,7 +283,7 @@ def claim_for_finish(
         .values(
             status=AttemptStatus.FINISHED,
             finished_at=min(now, attempt.deadline_at),
-            finish_reason=reason,
+            finish_reason=FinishReason.DEADLINE if now >= attempt.deadline_at else reason,
         )
         .execution_options(synchronize_session=False)
     ).rowcount

@@ -18,7 +18,13 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from testing_center.accounts.forms import LoginForm, RegisterForm
-from testing_center.accounts.services import CandidateDetails, authenticate, register_candidate
+from testing_center.accounts.models import User
+from testing_center.accounts.services import (
+    CandidateDetails,
+    authenticate,
+    end_all_sessions,
+    register_candidate,
+)
 from testing_center.clock import now
 from testing_center.errors import AppError
 from testing_center.extensions import db
@@ -45,9 +51,8 @@ def login():
             db.session.rollback()
             flash(_("The e-mail address or password is wrong."), "error")
             return render_template("auth/login.html", form=form), 401
+        start_session(user)
         db.session.commit()
-        session.clear()
-        login_user(user)
         return redirect(safe_next(request.args.get("next")))
     status = 422 if form.errors else 200
     return render_template("auth/login.html", form=form), status
@@ -71,19 +76,34 @@ def register():
             db.session.rollback()
             flash(error.translated(), "error")
             return render_template("auth/register.html", form=form), error.status
+        start_session(user)
         db.session.commit()
-        session.clear()
-        login_user(user)
         flash(_("Your account is ready."), "info")
         return redirect(url_for("candidate.catalogue"))
     status = 422 if form.errors else 200
     return render_template("auth/register.html", form=form), status
 
 
+def start_session(user: User) -> None:
+    """Sign ``user`` in on a fresh session that keeps only the chosen language."""
+    locale = session.get("locale")
+    session.clear()
+    if locale:
+        session["locale"] = locale
+        user.locale = locale
+    login_user(user)
+
+
 @bp.route("/logout", methods=["POST"])
 def logout():
+    if current_user.is_authenticated:
+        end_all_sessions(current_user)
+        db.session.commit()
+    locale = session.get("locale")
     logout_user()
     session.clear()
+    if locale:
+        session["locale"] = locale
     return redirect(url_for("account.login"))
 
 

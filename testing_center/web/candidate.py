@@ -14,8 +14,7 @@ from testing_center.attempts.models import AttemptStatus
 from testing_center.attempts.presenters import attempt_result
 from testing_center.attempts.services import (
     blueprint_of,
-    close_if_expired,
-    owned_attempt,
+    current_attempt,
     start_practice,
 )
 from testing_center.clock import now
@@ -52,8 +51,7 @@ def start(code: str):
 @bp.route("/attempts/<attempt_id>")
 @require_roles(Role.CANDIDATE)
 def player(attempt_id: str):
-    attempt = owned_attempt(db.session, attempt_id, requester())
-    close_if_expired(db.session, attempt, now())
+    attempt = current_attempt(db.session, attempt_id, requester(), now())
     db.session.commit()
     if attempt.status != AttemptStatus.IN_PROGRESS:
         return redirect(url_for("candidate.result", attempt_id=attempt.id))
@@ -65,8 +63,7 @@ def player(attempt_id: str):
 @bp.route("/attempts/<attempt_id>/result")
 @require_roles(Role.CANDIDATE)
 def result(attempt_id: str):
-    attempt = owned_attempt(db.session, attempt_id, requester())
-    close_if_expired(db.session, attempt, now())
+    attempt = current_attempt(db.session, attempt_id, requester(), now())
     db.session.commit()
     if attempt.status != AttemptStatus.FINISHED:
         return redirect(url_for("candidate.player", attempt_id=attempt.id))

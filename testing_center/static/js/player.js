@@ -21,7 +21,9 @@
   let lastSeq = 0;           // highest client_seq used or seen
   let deadlinePerf = 0;      // performance.now() value at which time is up
   let pending = {};          // ref -> {response, flagged, seq}
-  let flushing = false;
+  let flushPromise = null;   // the flush in progress, if any
+  let blocked = false;       // signed out or page outdated: saving waits for a reload
+  let finishing = false;     // no more changes once the candidate confirmed Finish
   let retryDelay = 1000;
   let retryTimer = null;
   let closed = false;
@@ -47,7 +49,8 @@
   }
 
   function tick() {
-    const left = Math.max(0, Math.round((deadlinePerf - performance.now()) / 1000));
+    // Rounded up, as the server does, so the page never closes before the server would.
+    const left = Math.max(0, Math.ceil((deadlinePerf - performance.now()) / 1000));
     const minutes = Math.floor(left / 60);
     const seconds = left % 60;
     $("timer").textContent = String(minutes).padStart(2, "0") + ":" + String(seconds).padStart(2, "0");
@@ -55,10 +58,8 @@
     if (left === 0 && !closed) timeUp();
   }
 
-  async function timeUp() {
-    closed = true;
-    showStatus(strings.timeUp, "error");
-    window.setTimeout(() => { window.location.href = config.resultUrl; }, 1500);
+  function timeUp() {
+    endAttempt(strings.timeUp);
   }
 
   /* ---- state ---------------------------------------------------------------- */
@@ -119,57 +120,87 @@
     flush();
   }
 
-  async function flush() {
-    if (flushing || closed) return;
-    flushing = true;
+  /* One flush at a time; callers may await the one in progress. */
+  function flush() {
+    if (!flushPromise) {
+      flushPromise = sendPending().finally(() => { flushPromise = null; });
+    }
+    return flushPromise;
+  }
+
+  /* Send every pending change once. Returns "done", "retry" (network or server trouble,
+   * retried with backoff), "blocked" (signed out or stale page: kept for after a reload)
+   * or "closed" (the attempt ended). */
+  async function sendPending() {
+    if (closed || blocked) return closed ? "closed" : "blocked";
     window.clearTimeout(retryTimer);
     let rejected = false;   // a refused answer keeps its message on screen
-    try {
-      for (const [ref, entry] of Object.entries(pending)) {
-        const url = config.responseUrl.replace("__REF__", encodeURIComponent(ref));
-        let response;
-        try {
-          response = await request("PUT", url, {
-            response: entry.response, client_seq: entry.seq, flagged: entry.flagged,
-          });
-        } catch (networkError) {
-          return scheduleRetry();
-        }
-        if (response.status >= 500 || response.status === 429) return scheduleRetry();
-        const body = await response.json().catch(() => ({}));
-        if (response.ok) {
-          if (pending[ref] && pending[ref].seq <= body.client_seq) delete pending[ref];
-          const item = items.find((candidate) => candidate.ref === ref);
-          if (item) item.client_seq = body.client_seq;
-        } else if (response.status === 409) {
-          closed = true;
-          pending = {};
-          persistPending();
-          showStatus((body.error && body.error.message) || strings.closed, "error");
-          window.setTimeout(() => { window.location.href = config.resultUrl; }, 1500);
-          return;
-        } else {
-          delete pending[ref];
-          rejected = true;
-          const reason = (body.error && body.error.message) || response.status;
-          showStatus(format(strings.rejected, { reason }), "error");
-        }
-        persistPending();
+    for (const [ref, entry] of Object.entries(pending)) {
+      const url = config.responseUrl.replace("__REF__", encodeURIComponent(ref));
+      let response;
+      try {
+        response = await request("PUT", url, {
+          response: entry.response, client_seq: entry.seq, flagged: entry.flagged,
+        });
+      } catch (networkError) {
+        return scheduleRetry();
       }
-      retryDelay = 1000;
-      if (Object.keys(pending).length === 0 && !rejected) {
-        showStatus(strings.saved, "saved");
+      if (response.status >= 500 || response.status === 429) return scheduleRetry();
+      const body = await response.json().catch(() => ({}));
+      const message = (body.error && body.error.message) || String(response.status);
+      if (response.ok) {
+        acknowledge(ref, entry, body);
+      } else if (response.status === 409) {
+        endAttempt(message);
+        return "closed";
+      } else if (response.status === 401 || response.status === 403) {
+        blocked = true;   // answers stay in localStorage and are sent after a reload
+        showStatus(format(strings.blocked, { reason: message }), "error");
+        return "blocked";
+      } else {
+        if (pending[ref] === entry) delete pending[ref];
+        rejected = true;
+        showStatus(format(strings.rejected, { reason: message }), "error");
       }
-    } finally {
-      flushing = false;
+      persistPending();
     }
-    if (Object.keys(pending).length > 0) flush();
+    retryDelay = 1000;
+    if (Object.keys(pending).length > 0) return sendPending();
+    if (!rejected) showStatus(strings.saved, "saved");
+    return "done";
+  }
+
+  /* Take the server's word for what is stored; a newer save from elsewhere wins. */
+  function acknowledge(ref, entry, body) {
+    if (pending[ref] === entry || (pending[ref] && pending[ref].seq <= body.client_seq)) {
+      delete pending[ref];
+    }
+    lastSeq = Math.max(lastSeq, body.client_seq);
+    const item = items.find((candidate) => candidate.ref === ref);
+    if (!item) return;
+    item.client_seq = body.client_seq;
+    if (!body.accepted && !pending[ref]) {
+      item.response = body.response;
+      item.flagged = body.flagged;
+      if (items[current] === item) renderQuestion();
+      renderGrid();
+      showStatus(strings.replaced, "error");
+    }
   }
 
   function scheduleRetry() {
     showStatus(strings.retrying, "error");
     retryTimer = window.setTimeout(flush, retryDelay);
     retryDelay = Math.min(retryDelay * 2, 10000);
+    return "retry";
+  }
+
+  function endAttempt(message) {
+    closed = true;
+    pending = {};
+    window.localStorage.removeItem(storageKey);
+    showStatus(message || strings.closed, "error");
+    window.setTimeout(() => { window.location.href = config.resultUrl; }, 1500);
   }
 
   /* ---- rendering ------------------------------------------------------------ */
@@ -229,7 +260,7 @@
   }
 
   function choose(optionId) {
-    if (closed) return;
+    if (closed || finishing) return;
     const item = items[current];
     item.response = optionId;
     renderQuestion();
@@ -238,7 +269,7 @@
   }
 
   function toggleFlag(value) {
-    if (closed) return;
+    if (closed || finishing) return;
     const item = items[current];
     item.flagged = value;
     renderGrid();
@@ -254,15 +285,31 @@
     $("finish-dialog").showModal();
   }
 
+  /* Finish only once every change is acknowledged: an answer still on its way would
+   * otherwise be missing from the score. */
   async function finish() {
-    await flush();
-    const response = await request("POST", config.finishUrl);
-    if (response.ok || response.status === 409) {
+    finishing = true;
+    let outcome = "done";
+    while (Object.keys(pending).length > 0 && outcome === "done") outcome = await flush();
+    if (outcome === "closed") return;
+    if (outcome !== "done") {
+      finishing = false;
+      showStatus(strings.finishFailed, "error");
+      return;
+    }
+    let response;
+    try {
+      response = await request("POST", config.finishUrl);
+    } catch (networkError) {
+      response = null;
+    }
+    if (response && (response.ok || response.status === 409 || response.status === 404)) {
       closed = true;
       window.localStorage.removeItem(storageKey);
       window.location.href = config.resultUrl;
     } else {
-      showStatus(strings.retrying, "error");
+      finishing = false;
+      showStatus(strings.finishFailed, "error");
     }
   }
 

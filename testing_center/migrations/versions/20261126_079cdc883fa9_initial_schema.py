@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 732fa8c68c15
+Revision ID: 079cdc883fa9
 Revises:
-Create Date: 2026-11-26 17:14:42.526843
+Create Date: 2026-11-26 17:29:23.537890
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '732fa8c68c15'
+revision = '079cdc883fa9'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -57,6 +57,7 @@ def upgrade():
     sa.Column('locale', sa.String(length=8), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('password_changed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('session_token', sa.String(length=32), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('email', name=op.f('uq_users_email'))
     )
@@ -91,6 +92,7 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_attempts'))
     )
     with op.batch_alter_table('attempts', schema=None) as batch_op:
+        batch_op.create_index('ix_attempts_one_open', ['user_id', 'template_id'], unique=True, sqlite_where=sa.text("status = 'in_progress'"), postgresql_where=sa.text("status = 'in_progress'"))
         batch_op.create_index(batch_op.f('ix_attempts_user_id'), ['user_id'], unique=False)
 
     op.create_table('candidate_profiles',
@@ -155,6 +157,7 @@ def downgrade():
     op.drop_table('candidate_profiles')
     with op.batch_alter_table('attempts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_attempts_user_id'))
+        batch_op.drop_index('ix_attempts_one_open', sqlite_where=sa.text("status = 'in_progress'"), postgresql_where=sa.text("status = 'in_progress'"))
 
     op.drop_table('attempts')
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
