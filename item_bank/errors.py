@@ -2,7 +2,9 @@
 
 ItemBankError          base; ``code`` is the stable machine-readable code
 ├── InvalidItem        an item document breaks the schema (import refused whole)
-└── InvalidResponse    a candidate's response does not fit the item's type
+├── InvalidResponse    a candidate's response does not fit the item's type
+├── WorkflowError      a review step the item's state or the person's part does not allow
+└── InvalidMedia       an uploaded audio or image file is refused (undecodable, too big, ...)
 """
 
 from __future__ import annotations
@@ -24,7 +26,23 @@ class InvalidItem(ItemBankError):
         self.problems = problems
 
 
+class WorkflowError(ItemBankError):
+    """A review step that the item's state or the person's part does not allow."""
+
+    code = "workflow_conflict"
+
+
 class InvalidResponse(ItemBankError):
     """A response value does not fit the item type (wrong shape or unknown option)."""
 
     code = "invalid_response"
+
+
+class InvalidMedia(ItemBankError):
+    """An uploaded media file is refused; the message names the file and says why.
+
+    Raised for anything the author can fix (wrong or damaged format, over a size or
+    duration limit, silent audio), never for a server fault, so it is safe to show.
+    """
+
+    code = "invalid_media"

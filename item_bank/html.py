@@ -7,6 +7,8 @@ furigana, simple emphasis, paragraphs, images), and no attribute can carry scrip
 
 from __future__ import annotations
 
+import re
+
 import nh3
 
 ALLOWED_TAGS = {
@@ -48,3 +50,28 @@ def sanitize_html(html: str) -> str:
         url_schemes={"https", "data"},
         link_rel=None,
     ).strip()
+
+
+UNSAFE_TAGS = re.compile(
+    r"<\s*(script|iframe|object|embed|style|link|meta|base|form|frame|frameset|applet|svg)\b",
+    re.IGNORECASE,
+)
+EVENT_ATTRIBUTE = re.compile(r"<[^>]*\s(on[a-z]+)\s*=", re.IGNORECASE)
+UNSAFE_URL = re.compile(
+    r"""(?:href|src|action|xlink:href)\s*=\s*["']?\s*(javascript|vbscript|data:(?!image/))""",
+    re.IGNORECASE,
+)
+
+
+def find_unsafe_html(html: str) -> list[str]:
+    """Name the unsafe constructs in ``html`` (scripts, event handlers, script URLs).
+
+    Imports refuse such items instead of silently cleaning them: an item that arrives
+    with a script is a sign of a broken or hostile source, and the author should know.
+    """
+    problems = [f"unsafe <{m.group(1).lower()}> element" for m in UNSAFE_TAGS.finditer(html)]
+    problems += [
+        f"event handler attribute {m.group(1).lower()}" for m in EVENT_ATTRIBUTE.finditer(html)
+    ]
+    problems += [f"{m.group(1).lower().rstrip(':')} URL" for m in UNSAFE_URL.finditer(html)]
+    return problems

@@ -1,27 +1,42 @@
-"""Loading items into the bank and finding the approved ones for form assembly.
+"""Importing bundles into the bank, exporting them, and finding items for assembly.
 
-Services take a SQLAlchemy session and flush; the caller owns the transaction, so an
-import either lands whole or, on any invalid item, raises before anything is flushed.
+Services take a SQLAlchemy session and flush; the caller owns the transaction. An import
+validates every document and every media file before it writes anything, and raises
+``InvalidItem`` listing all problems, so the bank is either changed as a whole or not.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
+import hashlib
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from item_bank.errors import InvalidItem
-from item_bank.models import ITEM_STATUSES, Item, ItemVersion
+from item_bank.bundle import (
+    STORED_MEDIA_PREFIX,
+    Bundle,
+    html_fields,
+    media_paths,
+    rewrite_image_paths,
+)
+from item_bank.errors import InvalidItem, InvalidMedia
+from item_bank.html import find_unsafe_html, sanitize_html
+from item_bank.models import Item, ItemEnemy, ItemEvent, ItemVersion, Media, Stimulus
 from item_bank.types import ITEM_TYPES
 
 SAMPLES_DIR = Path(__file__).parent / "samples"
 CLASSIFICATION_FIELDS = ("exam_family", "section", "level", "topic")
+DETAIL_FIELDS = ("can_do", "tags", "author", "source", "licence", "difficulty")
+STIMULUS_KINDS = ("passage", "conversation", "notice", "picture")
+MAX_PLAY_LIMIT = 5
+MediaProcessor = Callable[[bytes, str], Any]
 
 
 @dataclass(frozen=True)
@@ -31,18 +46,21 @@ class ImportReport:
     created: int
     versioned: int
     unchanged: int
+    media_stored: int = 0
 
 
-@dataclass(frozen=True)
-class ValidItem:
-    """An item document that passed validation, with its content sanitised."""
+@dataclass
+class Candidate:
+    """A validated document on its way into the bank."""
 
     ref: str
-    item_type: str
-    classification: dict[str, str]
-    content: dict[str, Any]
-    answer_key: Any
-    explanation: dict[str, str]
+    document: dict[str, Any]
+    item_type: str = ""
+    classification: dict[str, str] = field(default_factory=dict)
+    content: dict[str, Any] = field(default_factory=dict)
+    answer_key: Any = None
+    explanation: dict[str, str] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -57,21 +75,103 @@ class PoolEntry:
     option_ids: tuple[str, ...]
 
 
-def read_item_documents(paths: Iterable[Path]) -> list[Mapping[str, Any]]:
-    """Return the item documents listed under ``items:`` in the given YAML files."""
-    documents: list[Mapping[str, Any]] = []
-    for path in paths:
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as error:
-            raise InvalidItem([f"{path}: cannot be read as YAML ({error})"]) from error
-        if not isinstance(data, dict) or not isinstance(data.get("items"), list):
-            raise InvalidItem([f"{path}: expected a mapping with an 'items' list"])
-        documents.extend(data["items"])
-    return documents
+# ---- reading -----------------------------------------------------------------------
 
 
-def validate_item(document: Any) -> tuple[ValidItem | None, list[str]]:
+def safe_relative(path: str) -> PurePosixPath | None:
+    """Return ``path`` if it stays inside its folder (no absolute paths, no ``..``)."""
+    pure = PurePosixPath(path)
+    if pure.is_absolute() or ".." in pure.parts or not pure.parts:
+        return None
+    return pure
+
+
+def read_yaml_bundle(path: Path) -> Bundle:
+    """Read a YAML authoring file and the media files it refers to (relative paths)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise InvalidItem([f"{path}: cannot be read as YAML ({error})"]) from error
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("items", []), list)
+        or not (isinstance(data.get("stimuli", []), list))
+    ):
+        raise InvalidItem([f"{path}: expected a mapping with 'items' (and 'stimuli') lists"])
+    items = [d for d in data.get("items", [])]
+    stimuli = [d for d in data.get("stimuli", [])]
+    media = {}
+    folder = Path(path).parent.resolve()
+    for document in [*items, *stimuli]:
+        if not isinstance(document, Mapping):
+            continue
+        for relative in media_paths(document):
+            pure = safe_relative(relative)
+            file = (folder / pure).resolve() if pure else None
+            if file and file.is_relative_to(folder) and file.is_file():
+                media[relative] = file.read_bytes()
+    return Bundle(items=items, stimuli=stimuli, media=media, origin=str(path))
+
+
+def read_bundles(paths: Iterable[Path]) -> list[Bundle]:
+    """Read YAML files and QTI packages (zip, folder with imsmanifest.xml, item XML)."""
+    from item_bank.qti import read_qti
+
+    bundles = []
+    for path in map(Path, paths):
+        if path.suffix.lower() in (".yaml", ".yml"):
+            bundles.append(read_yaml_bundle(path))
+        elif path.exists():
+            bundles.append(read_qti(path))
+        else:
+            raise InvalidItem([f"{path}: no such file or folder"])
+    return bundles
+
+
+# ---- validation --------------------------------------------------------------------
+
+
+def check_html(document: Mapping[str, Any], problems: list[str]) -> None:
+    for html in html_fields(document):
+        problems.extend(find_unsafe_html(html))
+
+
+def check_play_limit(document: Mapping[str, Any], problems: list[str]) -> int:
+    limit = document.get("play_limit", 1)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PLAY_LIMIT:
+        problems.append(f"play_limit must be a whole number from 1 to {MAX_PLAY_LIMIT}")
+        return 1
+    return limit
+
+
+def check_texts(value: Any, name: str, problems: list[str]) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
+        problems.append(f"{name} must map language codes to text")
+        return {}
+    return {str(lang): text for lang, text in value.items()}
+
+
+def check_details(document: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
+    """Validate the descriptive metadata: can-do, tags, provenance, difficulty."""
+    details = {name: document[name] for name in DETAIL_FIELDS if document.get(name) is not None}
+    for name in ("can_do", "author", "source", "licence"):
+        if name in details and not isinstance(details[name], str):
+            problems.append(f"{name} must be text")
+    if "tags" in details and (
+        not isinstance(details["tags"], list)
+        or not all(isinstance(t, str) for t in details["tags"])
+    ):
+        problems.append("tags must be a list of text")
+    difficulty = details.get("difficulty")
+    if difficulty is not None and not isinstance(difficulty, Mapping):
+        problems.append("difficulty must be a mapping (p, irt)")
+    details["language"] = str(document.get("language") or "ja")
+    return details
+
+
+def validate_item(document: Any) -> tuple[Candidate | None, list[str]]:
     """Return the validated item, or None and every problem found in ``document``."""
     if not isinstance(document, Mapping):
         return None, ["an item must be a mapping"]
@@ -80,125 +180,421 @@ def validate_item(document: Any) -> tuple[ValidItem | None, list[str]]:
     problems: list[str] = []
     if not isinstance(ref, str) or not ref.strip() or len(ref) > 64:
         problems.append("ref must be a non-empty string of at most 64 characters")
+    candidate = Candidate(ref=str(ref or "").strip(), document=dict(document))
     item_type = ITEM_TYPES.get(str(document.get("type")))
     if item_type is None:
         problems.append(f"unknown item type {document.get('type')!r}")
-    classification = {}
-    for field in CLASSIFICATION_FIELDS:
-        value = document.get(field)
+    for name in CLASSIFICATION_FIELDS:
+        value = document.get(name)
         if not isinstance(value, str) or not value.strip():
-            problems.append(f"{field} is required")
-        classification[field] = str(value or "").strip()
-    explanation = document.get("explanation") or {}
-    if not isinstance(explanation, Mapping):
-        problems.append("explanation must map language codes to text")
-        explanation = {}
-    content: dict[str, Any] = {}
+            problems.append(f"{name} is required")
+        candidate.classification[name] = str(value or "").strip()
+    stem = document.get("stem")
+    if not isinstance(stem, str) or not sanitize_html(stem):
+        problems.append("stem must be non-empty HTML")
+    check_html(document, problems)
+    candidate.explanation = check_texts(document.get("explanation"), "explanation", problems)
+    candidate.details = check_details(document, problems)
+    for name in ("stimulus", "group"):
+        if document.get(name) is not None and not isinstance(document.get(name), str):
+            problems.append(f"{name} must be a ref (text)")
+    enemies = document.get("enemies") or []
+    if not isinstance(enemies, list) or not all(isinstance(e, str) for e in enemies):
+        problems.append("enemies must be a list of item refs")
+    if document.get("audio") is not None:
+        if not isinstance(document["audio"], str):
+            problems.append("audio must be a path to an audio file")
+        check_play_limit(document, problems)
     if item_type is not None:
-        raw_content = {"stem": document.get("stem"), "options": document.get("options")}
-        content, type_problems = item_type.clean_content(raw_content, document.get("key"))
+        content, key, type_problems = item_type.clean(document)
         problems.extend(type_problems)
+        candidate.item_type = item_type.code
+        candidate.content = {
+            "stem": sanitize_html(stem) if isinstance(stem, str) else "",
+            **content,
+        }
+        candidate.answer_key = key
     if problems:
         return None, [f"{label}: {problem}" for problem in problems]
-    return ValidItem(
-        ref=ref.strip(),
-        item_type=item_type.code,
-        classification=classification,
-        content=content,
-        answer_key=document.get("key"),
-        explanation={str(k): str(v) for k, v in explanation.items()},
-    ), []
+    return candidate, []
+
+
+def validate_stimulus(document: Any) -> tuple[dict[str, Any] | None, list[str]]:
+    """Return a clean stimulus document, or None and its problems."""
+    if not isinstance(document, Mapping):
+        return None, ["a stimulus must be a mapping"]
+    ref = document.get("ref")
+    problems: list[str] = []
+    if not isinstance(ref, str) or not ref.strip() or len(ref) > 64:
+        problems.append("ref must be a non-empty string of at most 64 characters")
+    if document.get("kind") not in STIMULUS_KINDS:
+        problems.append(f"kind must be one of {list(STIMULUS_KINDS)}")
+    html = document.get("html")
+    if html is not None and not isinstance(html, str):
+        problems.append("html must be text")
+    if not html and not document.get("audio"):
+        problems.append("a stimulus needs html, audio or both")
+    check_html(document, problems)
+    clean = {
+        "ref": str(ref or "").strip(),
+        "kind": document.get("kind"),
+        "html": sanitize_html(html) if isinstance(html, str) else "",
+        "language": str(document.get("language") or "ja"),
+    }
+    if document.get("audio") is not None:
+        clean["audio"] = document["audio"]
+        clean["play_limit"] = check_play_limit(document, problems)
+    if problems:
+        return None, [f"{ref or '<stimulus without ref>'}: {problem}" for problem in problems]
+    return clean, []
+
+
+# ---- import ------------------------------------------------------------------------
+
+
+@dataclass
+class Staged:
+    """Everything an import will write, built before anything is written."""
+
+    items: list[tuple[Bundle, Candidate]] = field(default_factory=list)
+    stimuli: dict[str, tuple[Bundle, dict[str, Any]]] = field(default_factory=dict)
+    media: dict[tuple[str, str], Any] = field(default_factory=dict)  # (origin, path) -> processed
+
+
+def is_stored_copy(data: bytes, path: str) -> bool:
+    """True for a file named by its own SHA-256 (our export): it is stored as it is."""
+    return PurePosixPath(path).stem == hashlib.sha256(data).hexdigest()
+
+
+def stage_media(
+    bundle: Bundle,
+    document: Mapping[str, Any],
+    staged: Staged,
+    process: MediaProcessor,
+    problems: list[str],
+) -> None:
+    """Process every media file a document refers to, collecting problems."""
+    for path in media_paths(document):
+        key = (bundle.origin, path)
+        if key in staged.media:
+            continue
+        data = bundle.media.get(path)
+        if data is None or safe_relative(path) is None:
+            problems.append(
+                f"{bundle.origin}: {document.get('ref')}: media file {path!r} "
+                "is missing or outside the package"
+            )
+            continue
+        try:
+            processed = process(data, path)
+        except InvalidMedia as error:
+            problems.append(f"{bundle.origin}: {document.get('ref')}: {error}")
+            continue
+        if is_stored_copy(data, path):
+            processed = type(processed)(
+                **{**processed.__dict__, "data": data, "sha256": hashlib.sha256(data).hexdigest()}
+            )
+        staged.media[key] = processed
+
+
+def stage(session: Session, bundles: list[Bundle], process: MediaProcessor) -> Staged:
+    """Validate all documents and media of all bundles; raise with every problem found."""
+    staged, problems = Staged(), []
+    for bundle in bundles:
+        for document in bundle.stimuli:
+            stimulus, found = validate_stimulus(document)
+            problems += [f"{bundle.origin}: {p}" for p in found]
+            if stimulus is None:
+                continue
+            if stimulus["ref"] in staged.stimuli:
+                problems.append(f"{bundle.origin}: {stimulus['ref']}: stimulus appears twice")
+            staged.stimuli[stimulus["ref"]] = (bundle, stimulus)
+            stage_media(bundle, stimulus, staged, process, problems)
+        for document in bundle.items:
+            candidate, found = validate_item(document)
+            problems += [f"{bundle.origin}: {p}" for p in found]
+            if candidate is not None:
+                staged.items.append((bundle, candidate))
+                stage_media(bundle, candidate.document, staged, process, problems)
+    problems += check_references(session, staged)
+    if problems:
+        raise InvalidItem(problems)
+    return staged
+
+
+def check_references(session: Session, staged: Staged) -> list[str]:
+    """Refs must be unique, and stimuli and enemies must exist in the import or the bank."""
+    problems = []
+    refs = [candidate.ref for _, candidate in staged.items]
+    for ref in sorted({ref for ref in refs if refs.count(ref) > 1}):
+        problems.append(f"{ref}: appears more than once")
+    known_items = set(refs) | set(session.scalars(select(Item.ref)))
+    known_stimuli = set(staged.stimuli) | set(session.scalars(select(Stimulus.ref)))
+    for bundle, candidate in staged.items:
+        stimulus = candidate.document.get("stimulus")
+        if stimulus and stimulus not in known_stimuli:
+            problems.append(f"{bundle.origin}: {candidate.ref}: unknown stimulus {stimulus!r}")
+        for enemy in candidate.document.get("enemies") or []:
+            if enemy not in known_items or enemy == candidate.ref:
+                problems.append(f"{bundle.origin}: {candidate.ref}: unknown enemy item {enemy!r}")
+    return problems
+
+
+def store_media(session: Session, staged: Staged, now: dt.datetime) -> dict[tuple, str]:
+    """Store each processed file once (by hash); return (origin, path) -> stored URL."""
+    existing = set(session.scalars(select(Media.sha256)))
+    urls = {}
+    for key, processed in staged.media.items():
+        if processed.sha256 not in existing:
+            session.add(
+                Media(
+                    sha256=processed.sha256,
+                    kind=processed.kind,
+                    mime_type=processed.mime_type,
+                    data=processed.data,
+                    size_bytes=len(processed.data),
+                    duration_ms=processed.duration_ms,
+                    width=processed.width,
+                    height=processed.height,
+                    created_at=now,
+                )
+            )
+            existing.add(processed.sha256)
+        urls[key] = STORED_MEDIA_PREFIX + processed.sha256
+    return urls
+
+
+def with_stored_media(bundle: Bundle, value: Any, urls: Mapping[tuple, str]) -> Any:
+    """Return ``value`` (content) with image paths replaced by stored URLs, recursively."""
+    local = {path: url for (origin, path), url in urls.items() if origin == bundle.origin}
+    if isinstance(value, str):
+        return rewrite_image_paths(value, local)
+    if isinstance(value, list):
+        return [with_stored_media(bundle, inner, urls) for inner in value]
+    if isinstance(value, dict):
+        return {k: with_stored_media(bundle, inner, urls) for k, inner in value.items()}
+    return value
+
+
+def audio_reference(bundle: Bundle, document: Mapping[str, Any], staged: Staged) -> dict | None:
+    """Return the stored audio of a document: hash, play limit and duration (or None)."""
+    if not isinstance(document.get("audio"), str):
+        return None
+    processed = staged.media[(bundle.origin, document["audio"])]
+    return {
+        "media": processed.sha256,
+        "play_limit": document.get("play_limit", 1),
+        "duration_ms": processed.duration_ms,
+    }
+
+
+def stimulus_content(
+    bundle: Bundle, stimulus: Mapping[str, Any], staged: Staged, urls: Mapping[tuple, str]
+) -> dict[str, Any]:
+    content = {
+        "ref": stimulus["ref"],
+        "kind": stimulus["kind"],
+        "language": stimulus["language"],
+        "html": with_stored_media(bundle, stimulus["html"], urls),
+    }
+    audio = audio_reference(bundle, stimulus, staged)
+    if audio:
+        content["audio"] = audio
+    return content
+
+
+def upsert_stimuli(
+    session: Session, staged: Staged, urls: Mapping[tuple, str], now: dt.datetime
+) -> dict[str, dict[str, Any]]:
+    """Store the imported stimuli; return every known stimulus's content by ref."""
+    stored = {s.ref: s for s in session.scalars(select(Stimulus))}
+    for ref, (bundle, stimulus) in staged.stimuli.items():
+        content = stimulus_content(bundle, stimulus, staged, urls)
+        if ref not in stored:
+            stored[ref] = Stimulus(ref=ref, content=content, updated_at=now)
+            session.add(stored[ref])
+        elif stored[ref].content != content:
+            stored[ref].content, stored[ref].updated_at = content, now
+    return {ref: stimulus.content for ref, stimulus in stored.items()}
+
+
+def import_bundles(
+    session: Session,
+    bundles: list[Bundle],
+    *,
+    status: str,
+    now: dt.datetime,
+    process: MediaProcessor | None = None,
+    actor_id: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Add the bundles' items to the bank, all or nothing.
+
+    Everything is validated and every media file processed before the first write. An
+    item whose ref exists gets a new version only when something changed, so importing
+    the same files twice changes nothing.
+    """
+    if status not in ("draft", "approved"):
+        raise InvalidItem([f"imports are stored as draft or approved, not {status!r}"])
+    if process is None:
+        from item_bank.media import process_media as process
+    staged = stage(session, bundles, process)
+    urls = store_media(session, staged, now)
+    stimuli = upsert_stimuli(session, staged, urls, now)
+    existing = {
+        i.ref: i
+        for i in session.scalars(select(Item).where(Item.ref.in_([c.ref for _, c in staged.items])))
+    }
+    created = versioned = unchanged = 0
+    for bundle, candidate in staged.items:
+        content = with_stored_media(bundle, candidate.content, urls)
+        audio = audio_reference(bundle, candidate.document, staged)
+        if audio:
+            content["audio"] = audio
+        if candidate.document.get("stimulus"):
+            content["stimulus"] = stimuli[candidate.document["stimulus"]]
+        item = existing.get(candidate.ref)
+        outcome = write_item(session, item, candidate, content, status, now, actor_id)
+        existing[candidate.ref] = outcome[0]
+        created += outcome[1] == "created"
+        versioned += outcome[1] == "versioned"
+        unchanged += outcome[1] == "unchanged"
+        if progress:
+            progress(1)
+    session.flush()
+    link_enemies(session, staged, existing)
+    session.flush()
+    return ImportReport(created, versioned, unchanged, len(set(urls.values())))
+
+
+def write_item(
+    session: Session,
+    item: Item | None,
+    candidate: Candidate,
+    content: dict,
+    status: str,
+    now: dt.datetime,
+    actor_id: int | None,
+) -> tuple[Item, str]:
+    """Create the item or add a version when it changed; record the event."""
+    outcome = "versioned"
+    if item is None:
+        item = Item(
+            ref=candidate.ref,
+            item_type=candidate.item_type,
+            created_at=now,
+            **candidate.classification,
+        )
+        session.add(item)
+        outcome = "created"
+    else:
+        latest = item.versions[-1] if item.versions else None
+        if (
+            latest is not None
+            and item.item_type == candidate.item_type
+            and (latest.content, latest.answer_key, latest.explanation, latest.details)
+            == (content, candidate.answer_key, candidate.explanation, candidate.details)
+        ):
+            return item, "unchanged"
+        item.item_type = candidate.item_type
+        for name, value in candidate.classification.items():
+            setattr(item, name, value)
+    item.group_ref = candidate.document.get("group")
+    latest = item.versions[-1] if item.versions else None
+    if status == "draft" and latest is not None and latest.status == "draft":
+        # A draft is the author's working copy: it is edited in place, not versioned.
+        latest.content, latest.answer_key = content, candidate.answer_key
+        latest.explanation, latest.details = candidate.explanation, candidate.details
+        session.add(
+            ItemEvent(
+                item_id=item.id,
+                version_no=latest.version_no,
+                action="edited",
+                actor_id=actor_id,
+                at=now,
+            )
+        )
+        return item, "versioned"
+    version_no = len(item.versions) + 1
+    item.versions.append(
+        ItemVersion(
+            version_no=version_no,
+            status=status,
+            content=content,
+            answer_key=candidate.answer_key,
+            explanation=candidate.explanation,
+            details=candidate.details,
+            created_at=now,
+            created_by_id=actor_id,
+            approved_at=now if status == "approved" else None,
+            approved_by_id=actor_id if status == "approved" else None,
+        )
+    )
+    session.flush()
+    session.add(
+        ItemEvent(
+            item_id=item.id,
+            version_no=version_no,
+            action="imported",
+            actor_id=actor_id,
+            note=f"imported as {status}",
+            at=now,
+        )
+    )
+    return item, outcome
+
+
+def link_enemies(session: Session, staged: Staged, items: Mapping[str, Item]) -> None:
+    """Record enemy pairs named by the imported items (once per pair)."""
+    known = {(e.item_id, e.enemy_id) for e in session.scalars(select(ItemEnemy))}
+    refs_to_ids = dict(session.execute(select(Item.ref, Item.id)).all())
+    for _, candidate in staged.items:
+        for enemy in candidate.document.get("enemies") or []:
+            pair = tuple(sorted((items[candidate.ref].id, refs_to_ids[enemy])))
+            if pair not in known:
+                session.add(ItemEnemy(item_id=pair[0], enemy_id=pair[1]))
+                known.add(pair)
 
 
 def import_items(
-    session: Session, documents: Iterable[Any], *, status: str, now: dt.datetime
+    session: Session,
+    documents: Iterable[Any],
+    *,
+    status: str,
+    now: dt.datetime,
+    process: MediaProcessor | None = None,
 ) -> ImportReport:
-    """Add the documents to the bank, all or nothing.
-
-    Every document is validated before anything is written. An item whose ref exists
-    gets a new version only when its content, key or explanation changed, so importing
-    the same file twice changes nothing.
-    """
-    if status not in ITEM_STATUSES:
-        raise InvalidItem([f"unknown status {status!r}"])
-    valid, problems = [], []
-    for document in documents:
-        item, item_problems = validate_item(document)
-        problems.extend(item_problems)
-        if item is not None:
-            valid.append(item)
-    refs = [item.ref for item in valid]
-    duplicates = sorted({ref for ref in refs if refs.count(ref) > 1})
-    problems.extend(f"{ref}: appears more than once" for ref in duplicates)
-    if problems:
-        raise InvalidItem(problems)
-
-    existing = {item.ref: item for item in session.scalars(select(Item).where(Item.ref.in_(refs)))}
-    created = versioned = unchanged = 0
-    for valid_item in valid:
-        item = existing.get(valid_item.ref)
-        if item is None:
-            item = Item(
-                ref=valid_item.ref,
-                item_type=valid_item.item_type,
-                status=status,
-                created_at=now,
-                **valid_item.classification,
-            )
-            session.add(item)
-            created += 1
-        elif _same_as_latest(item, valid_item):
-            unchanged += 1
-            continue
-        else:
-            for field, value in valid_item.classification.items():
-                setattr(item, field, value)
-            versioned += 1
-        item.versions.append(
-            ItemVersion(
-                version_no=len(item.versions) + 1,
-                content=valid_item.content,
-                answer_key=valid_item.answer_key,
-                explanation=valid_item.explanation,
-                created_at=now,
-            )
-        )
-    session.flush()
-    return ImportReport(created=created, versioned=versioned, unchanged=unchanged)
-
-
-def _same_as_latest(item: Item, valid_item: ValidItem) -> bool:
-    latest = item.versions[-1] if item.versions else None
-    return (
-        latest is not None
-        and item.item_type == valid_item.item_type
-        and latest.content == valid_item.content
-        and latest.answer_key == valid_item.answer_key
-        and latest.explanation == valid_item.explanation
+    """Import plain item documents (no media files): a convenience for callers and tests."""
+    return import_bundles(
+        session, [Bundle(items=list(documents))], status=status, now=now, process=process
     )
 
 
+# ---- finding -----------------------------------------------------------------------
+
+
 def approved_pool(session: Session, filters: Mapping[str, str]) -> list[PoolEntry]:
-    """Return the current version of every approved item matching the classification filters."""
-    latest = (
+    """Return the newest approved version of every active item matching the filters."""
+    newest = (
         select(ItemVersion.item_id, func.max(ItemVersion.version_no).label("version_no"))
+        .where(ItemVersion.status == "approved")
         .group_by(ItemVersion.item_id)
         .subquery()
     )
     query = (
         select(Item, ItemVersion)
-        .join(latest, latest.c.item_id == Item.id)
+        .join(newest, newest.c.item_id == Item.id)
         .join(
             ItemVersion,
-            (ItemVersion.item_id == Item.id) & (ItemVersion.version_no == latest.c.version_no),
+            and_(ItemVersion.item_id == Item.id, ItemVersion.version_no == newest.c.version_no),
         )
-        .where(Item.status == "approved")
+        .where(Item.retired_at.is_(None))
         .order_by(Item.ref)
     )
-    for field, value in filters.items():
-        if field not in CLASSIFICATION_FIELDS:
-            raise InvalidItem([f"cannot filter items on {field!r}"])
-        query = query.where(getattr(Item, field) == value)
+    for name, value in filters.items():
+        if name not in CLASSIFICATION_FIELDS:
+            raise InvalidItem([f"cannot filter items on {name!r}"])
+        query = query.where(getattr(Item, name) == value)
     return [
         PoolEntry(
             item_id=item.id,
@@ -210,3 +606,128 @@ def approved_pool(session: Session, filters: Mapping[str, str]) -> list[PoolEntr
         )
         for item, version in session.execute(query)
     ]
+
+
+def enemy_pairs(session: Session, item_ids: Iterable[int]) -> set[tuple[int, int]]:
+    """Return the enemy pairs among ``item_ids`` (lower id first)."""
+    ids = list(item_ids)
+    rows = session.execute(
+        select(ItemEnemy.item_id, ItemEnemy.enemy_id).where(
+            or_(ItemEnemy.item_id.in_(ids), ItemEnemy.enemy_id.in_(ids))
+        )
+    )
+    return {(a, b) for a, b in rows}
+
+
+# ---- export ------------------------------------------------------------------------
+
+IMG_STORED = re.compile(r'(<img\b[^>]*?\bsrc=")/media/([0-9a-f]{64})(")', re.IGNORECASE)
+EXTENSIONS = {
+    "audio/mpeg": "mp3",
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/webp": "webp",
+    "image/gif": "gif",
+}
+
+
+class Exporter:
+    """Turns stored versions back into documents, collecting the media they use."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.media: dict[str, bytes] = {}
+
+    def path_for(self, sha256: str) -> str:
+        """Return the package path of a stored file (named by its hash), loading it once."""
+        row = self.session.scalar(select(Media).where(Media.sha256 == sha256))
+        if row is None:
+            raise InvalidItem([f"stored media {sha256} is missing from the bank"])
+        path = f"media/{sha256}.{EXTENSIONS.get(row.mime_type, 'bin')}"
+        self.media.setdefault(path, row.data)
+        return path
+
+    def html(self, value: Any) -> Any:
+        """Replace stored image URLs by package paths, recursively."""
+        if isinstance(value, str):
+            return IMG_STORED.sub(
+                lambda m: m.group(1) + self.path_for(m.group(2)) + m.group(3), value
+            )
+        if isinstance(value, list):
+            return [self.html(inner) for inner in value]
+        if isinstance(value, dict):
+            return {k: self.html(inner) for k, inner in value.items()}
+        return value
+
+    def audio(self, document: dict[str, Any], audio: Mapping[str, Any] | None) -> None:
+        if audio:
+            document["audio"] = self.path_for(audio["media"])
+            document["play_limit"] = audio["play_limit"]
+
+    def stimulus(self, content: Mapping[str, Any]) -> dict[str, Any]:
+        document = {
+            "ref": content["ref"],
+            "kind": content["kind"],
+            "html": self.html(content["html"]),
+            "language": content["language"],
+        }
+        self.audio(document, content.get("audio"))
+        return document
+
+    def item(self, item: Item, version: ItemVersion, enemies: list[str]) -> dict[str, Any]:
+        content = dict(version.content)
+        document: dict[str, Any] = {
+            "ref": item.ref,
+            "type": item.item_type,
+            **{name: getattr(item, name) for name in CLASSIFICATION_FIELDS},
+        }
+        details = dict(version.details)
+        document["language"] = details.pop("language", "ja")
+        document.update(details)
+        if content.get("stimulus"):
+            document["stimulus"] = content["stimulus"]["ref"]
+        self.audio(document, content.get("audio"))
+        if item.group_ref:
+            document["group"] = item.group_ref
+        if enemies:
+            document["enemies"] = sorted(enemies)
+        document["stem"] = self.html(content["stem"])
+        document.update(
+            self.html(ITEM_TYPES[item.item_type].to_document(content, version.answer_key))
+        )
+        if version.explanation:
+            document["explanation"] = dict(version.explanation)
+        return document
+
+
+def export_bundle(session: Session, filters: Mapping[str, str] | None = None) -> Bundle:
+    """Return the newest approved version of every active item matching ``filters``."""
+    exporter = Exporter(session)
+    pool = approved_pool(session, filters or {})
+    versions = {
+        v.id: v
+        for v in session.scalars(
+            select(ItemVersion).where(ItemVersion.id.in_([e.version_id for e in pool]))
+        )
+    }
+    items = {
+        i.id: i for i in session.scalars(select(Item).where(Item.id.in_([e.item_id for e in pool])))
+    }
+    refs = {item_id: item.ref for item_id, item in items.items()}
+    refs.update(dict(session.execute(select(Item.id, Item.ref)).all()))
+    enemies: dict[int, list[str]] = {}
+    for a, b in enemy_pairs(session, items):
+        enemies.setdefault(a, []).append(refs[b])
+        enemies.setdefault(b, []).append(refs[a])
+    documents, stimuli = [], {}
+    for entry in pool:
+        version = versions[entry.version_id]
+        documents.append(
+            exporter.item(items[entry.item_id], version, enemies.get(entry.item_id, []))
+        )
+        snapshot = version.content.get("stimulus")
+        if snapshot and snapshot["ref"] not in stimuli:
+            stimuli[snapshot["ref"]] = exporter.stimulus(snapshot)
+    return Bundle(
+        items=documents, stimuli=list(stimuli.values()), media=exporter.media, origin="bank export"
+    )

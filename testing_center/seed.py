@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exam_templates.services import BLUEPRINTS_DIR, load_templates, read_template_documents
-from item_bank.services import SAMPLES_DIR, ImportReport, import_items, read_item_documents
+from item_bank.services import SAMPLES_DIR, ImportReport, import_bundles, read_yaml_bundle
 from testing_center.accounts.models import Role, User
 from testing_center.accounts.services import CandidateDetails, create_user, register_candidate
 
@@ -32,9 +32,8 @@ class SeedReport:
 
 def seed_content(session: Session, now: dt.datetime) -> SeedReport:
     """Load the shipped templates and the sample bank (approved); repeating adds nothing."""
-    items = import_items(
-        session, read_item_documents(sorted(SAMPLES_DIR.glob("*.yaml"))), status="approved", now=now
-    )
+    bundles = [read_yaml_bundle(path) for path in sorted(SAMPLES_DIR.glob("*.yaml"))]
+    items = import_bundles(session, bundles, status="approved", now=now)
     added = load_templates(
         session, read_template_documents(sorted(BLUEPRINTS_DIR.glob("*.yaml"))), now=now
     )

@@ -105,9 +105,9 @@ def test_candidate_takes_practice_exam(page, live_server, make_candidate, clock)
     assert re.fullmatch(r"1[45]:\d\d", page.text_content("#timer"))
     assert page.text_content("#question-number") == "Question 1 of 12"
 
-    page.locator("#options .option").nth(1).click()
+    page.locator("#answer-area .option").nth(1).click()
     page.wait_for_selector('#save-status[data-kind="saved"]')
-    first_choice = page.locator("#options input:checked").get_attribute("value")
+    first_choice = page.locator("#answer-area input:checked").get_attribute("value")
     page.keyboard.press("n")
     page.keyboard.press("3")
     page.wait_for_selector('#save-status[data-kind="saved"]')
@@ -128,7 +128,7 @@ def test_candidate_takes_practice_exam(page, live_server, make_candidate, clock)
     wait_ready(page)
     assert answered_cells(page) == 3
     assert page.locator("#question-grid .cell.flagged").count() == 1
-    assert page.locator("#options input:checked").get_attribute("value") == first_choice
+    assert page.locator("#answer-area input:checked").get_attribute("value") == first_choice
     assert page.text_content("#timer") in ("12:55", "12:54")
 
     page.click("#finish")
@@ -168,7 +168,7 @@ def test_finish_waits_for_an_answer_in_flight(page, live_server, make_candidate,
     page.route("**/responses/**", lambda route: held.append(route))
     with page.expect_request("**/responses/q1"):
         page.keyboard.press("2")
-    chosen = page.locator("#options input:checked").get_attribute("value")
+    chosen = page.locator("#answer-area input:checked").get_attribute("value")
     page.click("#finish")
     page.click("#finish-confirm")
     page.wait_for_timeout(500)
@@ -198,7 +198,7 @@ def test_answers_survive_signing_out_elsewhere(page, live_server, make_candidate
     page.keyboard.press("3")
     page.wait_for_selector('#save-status[data-kind="error"]')
     assert "Sign in again" in page.text_content("#save-status")
-    chosen = page.locator("#options input:checked").get_attribute("value")
+    chosen = page.locator("#answer-area input:checked").get_attribute("value")
     other_tab.fill("#email", user.email)
     other_tab.fill("#password", PASSWORD)
     other_tab.click("button.primary")

@@ -8,12 +8,13 @@ import pytest
 from sqlalchemy import func, select
 
 from item_bank.errors import InvalidItem, InvalidResponse
+from item_bank.html import sanitize_html
 from item_bank.models import Item, ItemVersion
 from item_bank.services import (
     SAMPLES_DIR,
     approved_pool,
     import_items,
-    read_item_documents,
+    read_yaml_bundle,
     validate_item,
 )
 from item_bank.types import ITEM_TYPES
@@ -48,7 +49,7 @@ def counts():
 
 def test_shipped_sample_bank_is_valid():
     """Every shipped sample item validates, with refs unique and keys among the options."""
-    documents = read_item_documents(sorted(SAMPLES_DIR.glob("*.yaml")))
+    documents = [d for p in sorted(SAMPLES_DIR.glob("*.yaml")) for d in read_yaml_bundle(p).items]
     assert len(documents) >= 36
     for document in documents:
         item, problems = validate_item(document)
@@ -57,17 +58,36 @@ def test_shipped_sample_bank_is_valid():
     assert len({d["ref"] for d in documents}) == len(documents)
 
 
-def test_sanitising_keeps_ruby_and_removes_script():
-    """Item HTML keeps ruby and emphasis but loses scripts and event attributes."""
-    item, problems = validate_item(
-        make_document(
-            stem='<p onclick="steal()">問<script>alert(1)</script><ruby>題<rt>だい</rt></ruby></p>',
-            options=[{"id": k, "html": f'<img src="x" onerror="x()">{k}'} for k in "ABC"],
-        )
+def test_sanitiser_keeps_ruby_and_strips_script():
+    """The sanitiser keeps ruby and emphasis, drops scripts, handlers and javascript: URLs."""
+    html = sanitize_html(
+        '<p onclick="steal()">問<script>alert(1)</script><ruby>題<rt>だい</rt></ruby>'
+        '<b>!</b><img src="javascript:alert(1)" onerror="x()"><a href="javascript:x()">a</a></p>'
     )
+    assert html == "<p>問<ruby>題<rt>だい</rt></ruby><b>!</b><img>a</p>"
+
+
+@pytest.mark.parametrize(
+    ("html", "named"),
+    [
+        ("<p>x<script>alert(1)</script></p>", "unsafe <script> element"),
+        ('<p onclick="steal()">x</p>', "event handler attribute onclick"),
+        ('<p><img src="javascript:alert(1)">x</p>', "javascript URL"),
+        ('<p><iframe src="https://evil.example"></iframe>x</p>', "unsafe <iframe> element"),
+    ],
+)
+def test_items_with_unsafe_html_are_refused(html, named):
+    """An item carrying script is refused (not silently cleaned), naming what was found."""
+    _, problems = validate_item(make_document(stem=html))
+    assert f"t-001: {named}" in problems
+
+
+def test_safe_markup_passes_unchanged():
+    """Ruby, emphasis and stored images pass validation as they are."""
+    stem = '<p><ruby>毎朝<rt>まいあさ</rt></ruby><b>x</b><img src="/media/abc" alt="時計"></p>'
+    item, problems = validate_item(make_document(stem=stem))
     assert problems == []
-    assert item.content["stem"] == "<p>問<ruby>題<rt>だい</rt></ruby></p>"
-    assert "onerror" not in item.content["options"][0]["html"]
+    assert item.content["stem"] == stem
 
 
 @pytest.mark.parametrize(
@@ -86,7 +106,7 @@ def test_sanitising_keeps_ruby_and_removes_script():
                     {"id": "B", "html": "z"},
                 ]
             },
-            "option ids must be unique",
+            "options ids must be unique",
         ),
     ],
 )
@@ -108,7 +128,7 @@ def test_import_is_all_or_nothing(app):
             import_items(db.session, documents, status="approved", now=NOW)
         db.session.rollback()
         assert raised.value.problems == [
-            "bad: key 'Z' is not one of the option ids ['A', 'B', 'C', 'D']"
+            "<bundle>: bad: key 'Z' is not one of the option ids ['A', 'B', 'C', 'D']"
         ]
         assert counts() == (0, 0)
 
@@ -163,6 +183,5 @@ def test_candidate_view_follows_option_order_and_hides_key():
     content = {"stem": "s", "options": [{"id": k, "html": k.lower()} for k in "ABC"]}
     view = single.candidate_view(content, ["C", "A", "B"])
     assert view == {
-        "stem": "s",
         "options": [{"id": "C", "html": "c"}, {"id": "A", "html": "a"}, {"id": "B", "html": "b"}],
     }

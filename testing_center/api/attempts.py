@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
+
+from flask import current_app, request, send_file, url_for
 from flask_babel import get_locale
 from flask_smorest import Blueprint
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from testing_center.access import requester, require_roles
 from testing_center.accounts.models import Role
 from testing_center.api.schemas import (
     AttemptStateSchema,
     ErrorSchema,
+    PlayGrantSchema,
     ResultSchema,
     SaveAckSchema,
     SaveResponseSchema,
@@ -21,12 +26,14 @@ from testing_center.attempts.services import (
     blueprint_of,
     current_attempt,
     finish_attempt,
+    granted_audio,
     owned_attempt,
+    record_play,
     save_response,
     start_practice,
 )
 from testing_center.clock import now
-from testing_center.errors import Conflict
+from testing_center.errors import Conflict, Forbidden
 from testing_center.extensions import db
 from testing_center.i18n import N_
 
@@ -118,3 +125,63 @@ def result(attempt_id):
     if attempt.status != AttemptStatus.FINISHED:
         raise Conflict(N_("The attempt is still in progress."), code="attempt_in_progress")
     return attempt_result(attempt, blueprint_of(attempt), str(get_locale()))
+
+
+GRANT_MAX_AGE_SECONDS = 600
+
+
+def audio_grants() -> URLSafeTimedSerializer:
+    """Signs short-lived permissions to fetch one attempt's recording."""
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="audio-grant")
+
+
+@blp.route("/<attempt_id>/audio/<source>/plays", methods=["POST"])
+@require_roles(Role.CANDIDATE)
+@blp.response(200, PlayGrantSchema)
+@blp.alt_response(404, schema=ErrorSchema, description="No such attempt or recording")
+@blp.alt_response(409, schema=ErrorSchema, description="Play limit reached or attempt closed")
+@blp.doc(security=SECURITY)
+def play(attempt_id, source):
+    """Count one play of a recording (server-enforced limit) and return where to fetch it."""
+    user = requester()
+    counted = record_play(db.session, user, attempt_id, source, now())
+    db.session.commit()
+    grant = audio_grants().dumps({"a": attempt_id, "s": source, "u": user.id})
+    return {
+        "url": url_for("attempts.audio", attempt_id=attempt_id, source=source, grant=grant),
+        "play_limit": counted.play_limit,
+        "plays_used": counted.plays,
+    }
+
+
+@blp.route("/<attempt_id>/audio/<source>")
+@require_roles(Role.CANDIDATE)
+@blp.doc(
+    security=SECURITY,
+    parameters=[{"in": "query", "name": "grant", "required": True, "schema": {"type": "string"}}],
+    responses={
+        "200": {"description": "The recording (MP3)", "content": {"audio/mpeg": {}}},
+        "403": {"description": "Missing, expired or foreign grant"},
+    },
+)
+def audio(attempt_id, source):
+    """Return a recording for a play counted in the last ten minutes."""
+    user = requester()
+    try:
+        grant = audio_grants().loads(request.args.get("grant", ""), max_age=GRANT_MAX_AGE_SECONDS)
+    except BadSignature as error:
+        raise Forbidden(
+            N_("Press play again to hear the recording."), code="invalid_grant"
+        ) from error
+    if grant != {"a": attempt_id, "s": source, "u": user.id}:
+        raise Forbidden(N_("Press play again to hear the recording."), code="invalid_grant")
+    media = granted_audio(db.session, user, attempt_id, source)
+    response = send_file(
+        io.BytesIO(media.data),
+        mimetype=media.mime_type,
+        conditional=True,
+        etag=media.sha256,
+        max_age=0,
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    return response

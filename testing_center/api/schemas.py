@@ -98,15 +98,46 @@ class OptionSchema(Schema):
     html = fields.String()
 
 
+class AudioStateSchema(Schema):
+    play_limit = fields.Integer()
+    plays_used = fields.Integer()
+
+
 class AttemptItemSchema(Schema):
     ref = fields.String()
     position = fields.Integer()
-    type = fields.String()
+    type = fields.String(
+        metadata={
+            "description": "single_choice, multiple_response, ordering, "
+            "text_entry, matching or true_false"
+        }
+    )
     stem = fields.String()
-    options = fields.List(fields.Nested(OptionSchema))
+    options = fields.List(
+        fields.Nested(OptionSchema), metadata={"description": "choices, or fragments to order"}
+    )
+    star_position = fields.Integer(allow_none=True, metadata={"description": "ordering: ★ slot"})
+    max_length = fields.Integer(metadata={"description": "text_entry: longest answer"})
+    prompts = fields.List(fields.Nested(OptionSchema), metadata={"description": "matching"})
+    choices = fields.List(fields.Nested(OptionSchema), metadata={"description": "matching"})
+    audio = fields.Nested(AudioStateSchema)
+    stimulus = fields.String(metadata={"description": "key of the shared stimulus, e.g. s1"})
     response = fields.Raw(allow_none=True)
     flagged = fields.Boolean()
     client_seq = fields.Integer()
+
+
+class StimulusStateSchema(Schema):
+    key = fields.String()
+    kind = fields.String()
+    html = fields.String()
+    audio = fields.Nested(AudioStateSchema)
+
+
+class PlayGrantSchema(Schema):
+    url = fields.String(metadata={"description": "fetch the recording here (short-lived)"})
+    play_limit = fields.Integer()
+    plays_used = fields.Integer()
 
 
 class SectionStateSchema(Schema):
@@ -142,6 +173,7 @@ class AttemptStateSchema(Schema):
     clock = fields.String()
     current_section = fields.Nested(CurrentSectionSchema)
     sections = fields.List(fields.Nested(SectionStateSchema))
+    stimuli = fields.Dict(keys=fields.String(), values=fields.Nested(StimulusStateSchema))
     item_count = fields.Integer()
     answered_count = fields.Integer()
 

@@ -62,6 +62,7 @@ class Attempt(Base):
     items: Mapped[list[AttemptItem]] = relationship(
         back_populates="attempt", order_by="AttemptItem.position"
     )
+    plays: Mapped[list[AttemptPlay]] = relationship(back_populates="attempt")
 
 
 class AttemptItem(Base):
@@ -100,3 +101,24 @@ class Response(Base):
     saved_at: Mapped[dt.datetime | None]
 
     attempt_item: Mapped[AttemptItem] = relationship(back_populates="response")
+
+
+class AttemptPlay(Base):
+    """How often one audio source (an item's clip or a shared conversation) was played.
+
+    Rows are created with the form for every audio source, so a play is one conditional
+    UPDATE that cannot pass the limit, whatever the page does or how often it reloads.
+    """
+
+    __tablename__ = "attempt_plays"
+    __table_args__ = (UniqueConstraint("attempt_id", "source"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[str] = mapped_column(ForeignKey("attempts.id"))
+    source: Mapped[str] = mapped_column(String(16))  # "q3" (item audio) or "s1" (stimulus)
+    media_sha256: Mapped[str] = mapped_column(String(64))
+    play_limit: Mapped[int]
+    plays: Mapped[int] = mapped_column(default=0)
+    last_played_at: Mapped[dt.datetime | None]
+
+    attempt: Mapped[Attempt] = relationship(back_populates="plays")

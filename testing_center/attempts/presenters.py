@@ -13,7 +13,8 @@ from typing import Any
 
 from exam_templates.blueprint import Blueprint
 from item_bank.types import ITEM_TYPES
-from testing_center.attempts.models import Attempt, AttemptStatus
+from testing_center.attempts.models import Attempt, AttemptItem, AttemptPlay, AttemptStatus
+from testing_center.attempts.services import stimulus_keys
 
 
 def localized(texts: Mapping[str, str], locale: str) -> str:
@@ -36,27 +37,60 @@ def exam_summary(blueprint: Blueprint, locale: str) -> dict[str, Any]:
     }
 
 
+def audio_view(play: AttemptPlay | None) -> dict[str, Any] | None:
+    """Plays allowed and used for a clip; the clip itself is fetched through a play grant."""
+    if play is None:
+        return None
+    return {"play_limit": play.play_limit, "plays_used": play.plays}
+
+
+def item_view(attempt_item: AttemptItem, plays: Mapping[str, AttemptPlay]) -> dict[str, Any]:
+    """Return one item as the candidate sees it: content, saved response, flag, audio."""
+    version = attempt_item.item_version
+    item_type = ITEM_TYPES[version.item.item_type]
+    response = attempt_item.response
+    view = {
+        "ref": attempt_item.ref,
+        "position": attempt_item.position,
+        "type": item_type.code,
+        "stem": version.content["stem"],
+        **item_type.candidate_view(version.content, attempt_item.option_order),
+        "response": response.value,
+        "flagged": response.is_flagged,
+        "client_seq": response.client_seq,
+    }
+    if version.content.get("audio"):
+        view["audio"] = audio_view(plays.get(attempt_item.ref))
+    return view
+
+
+def stimulus_view(
+    key: str, stimulus: Mapping[str, Any], plays: Mapping[str, AttemptPlay]
+) -> dict[str, Any]:
+    """Return a shared passage or conversation as the candidate sees it (no bank ref)."""
+    view = {"key": key, "kind": stimulus["kind"], "html": stimulus["html"]}
+    if stimulus.get("audio"):
+        view["audio"] = audio_view(plays.get(key))
+    return view
+
+
 def attempt_state(
     attempt: Attempt, blueprint: Blueprint, now: dt.datetime, locale: str
 ) -> dict[str, Any]:
     """Return the player's view of the attempt: clock, form and saved responses."""
     sections = []
     by_section: dict[str, list[dict[str, Any]]] = {}
+    plays = {play.source: play for play in attempt.plays}
+    keys = stimulus_keys(item.item_version.content for item in attempt.items)
+    stimuli: dict[str, dict[str, Any]] = {}
     for attempt_item in attempt.items:
-        version = attempt_item.item_version
-        item_type = ITEM_TYPES[version.item.item_type]
-        response = attempt_item.response
-        by_section.setdefault(attempt_item.section_code, []).append(
-            {
-                "ref": attempt_item.ref,
-                "position": attempt_item.position,
-                "type": item_type.code,
-                **item_type.candidate_view(version.content, attempt_item.option_order),
-                "response": response.value,
-                "flagged": response.is_flagged,
-                "client_seq": response.client_seq,
-            }
-        )
+        content = attempt_item.item_version.content
+        view = item_view(attempt_item, plays)
+        if content.get("stimulus"):
+            key = keys[content["stimulus"]["ref"]]
+            view["stimulus"] = key
+            stimuli.setdefault(key, stimulus_view(key, content["stimulus"], plays))
+        by_section.setdefault(attempt_item.section_code, []).append(view)
     remaining = remaining_seconds(attempt, now)
     for section in blueprint.sections:
         sections.append(
@@ -83,6 +117,7 @@ def attempt_state(
             key: sections[0][key] for key in ("code", "title", "deadline_at", "remaining_seconds")
         },
         "sections": sections,
+        "stimuli": stimuli,
         "item_count": len(attempt.items),
         "answered_count": answered,
     }

@@ -9,23 +9,25 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Exists, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, selectinload, undefer
 
 from exam_templates.blueprint import Blueprint, parse_blueprint
 from exam_templates.models import ExamTemplate
 from exam_templates.services import build_form, current_templates
-from item_bank.models import Item, ItemVersion
+from item_bank.models import Item, ItemVersion, Media
 from item_bank.types import ITEM_TYPES
 from scoring.grading import ResponseToGrade, grade_responses
 from testing_center.accounts.models import User
 from testing_center.attempts.models import (
     Attempt,
     AttemptItem,
+    AttemptPlay,
     AttemptStatus,
     FinishReason,
     Response,
@@ -112,6 +114,7 @@ def start_practice(
                     response=Response(),
                 )
             )
+    attempt.plays = audio_sources(session, attempt.items)
     try:
         with session.begin_nested():
             session.add(attempt)
@@ -135,6 +138,7 @@ def owned_attempt(session: Session, attempt_id: str, user: User) -> Attempt:
             .selectinload(ItemVersion.item),
             selectinload(Attempt.items).selectinload(AttemptItem.response),
             selectinload(Attempt.template),
+            selectinload(Attempt.plays),
         )
     )
     if attempt is None:
@@ -322,3 +326,94 @@ def finish_attempt(
 
 def blueprint_of(attempt: Attempt) -> Blueprint:
     return parse_blueprint(attempt.template.definition)
+
+
+# ---- audio ------------------------------------------------------------------------------
+
+
+def stimulus_keys(contents: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Name each shared stimulus of a form "s1", "s2"... in form order.
+
+    Candidates see these keys, never bank refs, so a payload does not identify items.
+    """
+    keys: dict[str, str] = {}
+    for content in contents:
+        stimulus = content.get("stimulus")
+        if stimulus and stimulus["ref"] not in keys:
+            keys[stimulus["ref"]] = f"s{len(keys) + 1}"
+    return keys
+
+
+def audio_sources(session: Session, attempt_items: list[AttemptItem]) -> list[AttemptPlay]:
+    """Return one play counter per audio clip of the form (item clips and conversations)."""
+    versions = {
+        v.id: v
+        for v in session.scalars(
+            select(ItemVersion).where(
+                ItemVersion.id.in_([i.item_version_id for i in attempt_items])
+            )
+        )
+    }
+    contents = [versions[i.item_version_id].content for i in attempt_items]
+    keys = stimulus_keys(contents)
+    plays: dict[str, AttemptPlay] = {}
+    for attempt_item, content in zip(attempt_items, contents, strict=True):
+        stimulus = content.get("stimulus") or {}
+        for source, audio in (
+            (attempt_item.ref, content.get("audio")),
+            (keys.get(stimulus.get("ref")), stimulus.get("audio")),
+        ):
+            if audio and source not in plays:
+                plays[source] = AttemptPlay(
+                    source=source, media_sha256=audio["media"], play_limit=audio["play_limit"]
+                )
+    return list(plays.values())
+
+
+def record_play(
+    session: Session, user: User, attempt_id: str, source: str, now: dt.datetime
+) -> AttemptPlay:
+    """Count one play of an audio source, refusing it past the limit or after the deadline."""
+    attempt = current_attempt(session, attempt_id, user, now)
+    if attempt.status != AttemptStatus.IN_PROGRESS:
+        raise Conflict(
+            N_("This attempt is finished; answers can no longer be changed."), code="attempt_closed"
+        )
+    play = next((p for p in attempt.plays if p.source == source), None)
+    if play is None:
+        raise NotFound(
+            N_("This attempt has no recording with this reference."), code="audio_not_found"
+        )
+    counted = session.execute(
+        update(AttemptPlay)
+        .where(AttemptPlay.id == play.id, AttemptPlay.plays < AttemptPlay.play_limit)
+        .values(plays=AttemptPlay.plays + 1, last_played_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.refresh(play)
+    if not counted:
+        raise Conflict(
+            N_("This recording has been played as often as allowed."), code="play_limit_reached"
+        )
+    return play
+
+
+def granted_audio(session: Session, user: User, attempt_id: str, source: str) -> Media:
+    """Return the audio of a source of the user's attempt (the grant was checked before)."""
+    media = session.scalar(
+        select(Media)
+        .join(AttemptPlay, AttemptPlay.media_sha256 == Media.sha256)
+        .join(Attempt, Attempt.id == AttemptPlay.attempt_id)
+        .where(
+            Attempt.id == attempt_id,
+            Attempt.user_id == user.id,
+            AttemptPlay.source == source,
+            AttemptPlay.plays > 0,
+        )
+        .options(undefer(Media.data))
+    )
+    if media is None:
+        raise NotFound(
+            N_("This attempt has no recording with this reference."), code="audio_not_found"
+        )
+    return media

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from testing_center.web import auth, candidate
+from testing_center.web import auth, candidate, media
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(auth.bp)
     app.register_blueprint(candidate.bp)
+    app.register_blueprint(media.bp)

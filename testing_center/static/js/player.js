@@ -17,6 +17,7 @@
   const $ = (id) => document.getElementById(id);
 
   let items = [];            // flat list of items in form order, each with its section
+  let stimuli = {};          // shared passages and conversations by key ("s1")
   let current = 0;           // index into items
   let lastSeq = 0;           // highest client_seq used or seen
   let deadlinePerf = 0;      // performance.now() value at which time is up
@@ -75,6 +76,7 @@
       return;
     }
     anchorClock(state.remaining_seconds, sentAt, receivedAt);
+    stimuli = state.stimuli || {};
     items = [];
     for (const section of state.sections) {
       for (const item of section.items) {
@@ -227,30 +229,160 @@
     const item = items[current];
     $("section-name").textContent = item.sectionTitle;
     $("question-number").textContent = format(strings.question, { n: current + 1, total: items.length });
+    renderStimulus(item.stimulus ? stimuli[item.stimulus] : null);
+    renderAudio($("item-audio"), item.audio, item.ref);
     $("stem").innerHTML = item.stem;  // sanitised on the server when the item was imported
-    const options = $("options");
-    options.querySelectorAll(".option").forEach((node) => node.remove());
-    item.options.forEach((option, index) => {
-      const label = document.createElement("label");
-      label.className = "option";
-      const input = document.createElement("input");
-      input.type = "radio";
-      input.name = "answer";
-      input.value = option.id;
-      input.checked = item.response === option.id;
-      input.addEventListener("change", () => choose(option.id));
-      const number = document.createElement("span");
-      number.className = "option-number";
-      number.textContent = String(index + 1);
-      const text = document.createElement("span");
-      text.lang = "ja";
-      text.innerHTML = option.html;
-      label.append(input, number, text);
-      options.appendChild(label);
-    });
+    const area = $("answer-area");
+    area.replaceChildren();
+    area.dataset.type = item.type;
+    (RENDERERS[item.type] || renderUnsupported)(item, area);
     $("flag").checked = item.flagged;
     $("prev").disabled = current === 0;
     $("next").disabled = current === items.length - 1;
+  }
+
+  function element(tag, properties, children) {
+    const node = Object.assign(document.createElement(tag), properties || {});
+    for (const child of children || []) node.append(child);
+    return node;
+  }
+
+  function html(tag, markup, className) {
+    // Item markup was sanitised on the server when the item was imported.
+    const node = element(tag, { className: className || "" });
+    node.lang = "ja";
+    node.innerHTML = markup;
+    return node;
+  }
+
+  function choiceRow(kind, name, option, index, checked, onChange) {
+    const input = element("input", { type: kind, name, value: option.id, checked });
+    input.addEventListener("change", () => onChange(input));
+    return element("label", { className: "option" }, [
+      input, element("span", { className: "option-number", textContent: String(index + 1) }),
+      html("span", option.html)]);
+  }
+
+  const RENDERERS = {
+    single_choice(item, area) {
+      item.options.forEach((option, index) => area.append(choiceRow(
+        "radio", "answer", option, index, item.response === option.id, () => answer(option.id))));
+    },
+    multiple_response(item, area) {
+      const chosen = new Set(item.response || []);
+      item.options.forEach((option, index) => area.append(choiceRow(
+        "checkbox", "answer-" + option.id, option, index, chosen.has(option.id), () => toggleChoice(option.id))));
+    },
+    true_false(item, area) {
+      [[true, strings.trueLabel, "○"], [false, strings.falseLabel, "×"]].forEach(([value, label, mark], index) => {
+        area.append(choiceRow("radio", "answer", { id: String(value), html: "" }, index,
+                              item.response === value, () => answer(value)));
+        area.lastChild.lastChild.textContent = mark + " " + label;
+      });
+    },
+    ordering(item, area) {
+      const order = item.response || item.options.map((option) => option.id);
+      const byId = Object.fromEntries(item.options.map((option) => [option.id, option]));
+      const list = element("ol", { className: "ordering" });
+      order.forEach((id, index) => {
+        const star = item.star_position === index + 1;
+        const up = element("button", { type: "button", textContent: "↑", disabled: index === 0,
+                                       title: strings.moveUp });
+        const down = element("button", { type: "button", textContent: "↓",
+                                         disabled: index === order.length - 1, title: strings.moveDown });
+        up.setAttribute("aria-label", strings.moveUp);
+        down.setAttribute("aria-label", strings.moveDown);
+        up.addEventListener("click", () => move(order, index, -1));
+        down.addEventListener("click", () => move(order, index, 1));
+        list.append(element("li", { className: star ? "slot star" : "slot" }, [
+          element("span", { className: "slot-mark", textContent: star ? "★" : String(index + 1) }),
+          html("span", byId[id].html, "fragment"), up, down]));
+      });
+      area.append(list);
+      if (item.response === null) area.append(element("p", { className: "hint", textContent: strings.orderHint }));
+    },
+    text_entry(item, area) {
+      const input = element("input", { type: "text", id: "text-answer", maxLength: item.max_length,
+                                       value: item.response || "", autocomplete: "off" });
+      input.lang = "ja";
+      input.setAttribute("aria-label", strings.typeAnswer);
+      input.placeholder = strings.typeAnswer;
+      let timer = null;
+      const commit = () => { window.clearTimeout(timer); answer(input.value.trim() ? input.value : null, false); };
+      input.addEventListener("input", () => { window.clearTimeout(timer); timer = window.setTimeout(commit, 700); });
+      input.addEventListener("change", commit);
+      area.append(input);
+    },
+    matching(item, area) {
+      const pairs = Object.assign({}, item.response || {});
+      const table = element("div", { className: "matching" });
+      item.prompts.forEach((prompt) => {
+        const select = element("select", {}, [element("option", { value: "", textContent: strings.choose })]);
+        item.choices.forEach((choice, index) => {
+          const text = element("div");
+          text.innerHTML = choice.html;  // sanitised on import; options cannot hold markup
+          select.append(element("option", { value: choice.id, textContent: (index + 1) + ". " + text.textContent,
+                                             selected: pairs[prompt.id] === choice.id }));
+        });
+        select.addEventListener("change", () => {
+          if (select.value) pairs[prompt.id] = select.value; else delete pairs[prompt.id];
+          answer(Object.keys(pairs).length ? Object.assign({}, pairs) : null);
+        });
+        table.append(element("label", { className: "pair" }, [html("span", prompt.html, "prompt"), select]));
+      });
+      area.append(table);
+    },
+  };
+
+  function renderUnsupported(item, area) {
+    area.append(element("p", { className: "hint", textContent: strings.unsupported }));
+  }
+
+  function renderStimulus(stimulus) {
+    const panel = $("stimulus");
+    panel.hidden = !stimulus;
+    if (!stimulus) return;
+    panel.replaceChildren();
+    renderAudio(panel.appendChild(element("div", { className: "audio" })), stimulus.audio, stimulus.key);
+    if (stimulus.html) panel.append(html("div", stimulus.html, "stimulus-text"));
+  }
+
+  /* ---- audio: plays are counted by the server before the recording is sent ------- */
+
+  function renderAudio(container, audio, source) {
+    container.replaceChildren();
+    container.hidden = !audio;
+    if (!audio) return;
+    const left = audio.play_limit - audio.plays_used;
+    const button = element("button", { type: "button", className: "play",
+                                       textContent: "▶ " + strings.play, disabled: left <= 0 || closed });
+    const info = element("span", { className: "plays-left",
+                                   textContent: left > 0 ? format(strings.playsLeft, { n: left }) : strings.noPlaysLeft });
+    button.addEventListener("click", () => play(audio, source, button, info));
+    container.append(button, info);
+  }
+
+  async function play(audio, source, button, info) {
+    button.disabled = true;
+    let grant;
+    try {
+      const response = await request("POST", config.playUrl.replace("__SOURCE__", encodeURIComponent(source)));
+      grant = await response.json();
+      if (!response.ok) throw new Error((grant.error && grant.error.message) || response.status);
+    } catch (error) {
+      info.textContent = format(strings.playFailed, { reason: error.message });
+      button.disabled = audio.plays_used >= audio.play_limit;
+      return;
+    }
+    audio.plays_used = grant.plays_used;
+    const left = grant.play_limit - grant.plays_used;
+    info.textContent = strings.playing;
+    const player = new Audio(grant.url);
+    player.addEventListener("ended", () => {
+      info.textContent = left > 0 ? format(strings.playsLeft, { n: left }) : strings.noPlaysLeft;
+      button.disabled = left <= 0;
+    });
+    player.play().catch((error) => { info.textContent = format(strings.playFailed, { reason: error.message }); });
   }
 
   function show(index) {
@@ -259,13 +391,34 @@
     renderGrid();
   }
 
-  function choose(optionId) {
+  /* Record the current item's answer (null when cleared) and save it. */
+  function answer(value, rerender = true) {
     if (closed || finishing) return;
     const item = items[current];
-    item.response = optionId;
-    renderQuestion();
+    item.response = value;
+    if (rerender) renderQuestion();
     renderGrid();
     queueSave(item);
+  }
+
+  function chooseByNumber(item, number) {
+    const option = (item.options || [])[number - 1];
+    if (item.type === "single_choice" && option) answer(option.id);
+    else if (item.type === "multiple_response" && option) toggleChoice(option.id);
+    else if (item.type === "true_false" && number <= 2) answer(number === 1);
+  }
+
+  function toggleChoice(optionId) {
+    const chosen = new Set(items[current].response || []);
+    if (chosen.has(optionId)) chosen.delete(optionId); else chosen.add(optionId);
+    const ordered = items[current].options.map((o) => o.id).filter((id) => chosen.has(id));
+    answer(ordered.length ? ordered : null);
+  }
+
+  function move(order, index, step) {
+    const next = order.slice();
+    [next[index], next[index + step]] = [next[index + step], next[index]];
+    answer(next);
   }
 
   function toggleFlag(value) {
@@ -325,13 +478,14 @@
     });
     document.addEventListener("keydown", (event) => {
       if (event.altKey || event.ctrlKey || event.metaKey || $("finish-dialog").open) return;
+      if (event.target instanceof HTMLSelectElement) return;
       if (event.target instanceof HTMLInputElement && event.target.type !== "radio" &&
           event.target.type !== "checkbox") return;
       // event.code names the physical key, so shortcuts work with Cyrillic or kana layouts.
       const digit = /^(?:Digit|Numpad)([1-5])$/.exec(event.code);
       const item = items[current];
-      if (digit && item && item.options[Number(digit[1]) - 1]) {
-        choose(item.options[Number(digit[1]) - 1].id);
+      if (digit && item) {
+        chooseByNumber(item, Number(digit[1]));
       } else if (event.code === "KeyN") {
         show(current + 1);
       } else if (event.code === "KeyP") {

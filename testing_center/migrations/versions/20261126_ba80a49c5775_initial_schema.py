@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 079cdc883fa9
+Revision ID: ba80a49c5775
 Revises:
-Create Date: 2026-11-26 17:29:23.537890
+Create Date: 2026-11-26 17:36:51.222565
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '079cdc883fa9'
+revision = 'ba80a49c5775'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -39,15 +39,39 @@ def upgrade():
     sa.Column('section', sa.String(length=64), nullable=False),
     sa.Column('level', sa.String(length=16), nullable=False),
     sa.Column('topic', sa.String(length=64), nullable=False),
-    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('group_ref', sa.String(length=64), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('retired_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_items')),
     sa.UniqueConstraint('ref', name=op.f('uq_items_ref'))
     )
     with op.batch_alter_table('items', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_items_exam_family'), ['exam_family'], unique=False)
+        batch_op.create_index(batch_op.f('ix_items_group_ref'), ['group_ref'], unique=False)
         batch_op.create_index(batch_op.f('ix_items_section'), ['section'], unique=False)
 
+    op.create_table('media',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('kind', sa.String(length=8), nullable=False),
+    sa.Column('mime_type', sa.String(length=64), nullable=False),
+    sa.Column('data', sa.LargeBinary(), nullable=True),
+    sa.Column('size_bytes', sa.Integer(), nullable=False),
+    sa.Column('duration_ms', sa.Integer(), nullable=True),
+    sa.Column('width', sa.Integer(), nullable=True),
+    sa.Column('height', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_media')),
+    sa.UniqueConstraint('sha256', name=op.f('uq_media_sha256'))
+    )
+    op.create_table('stimuli',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('ref', sa.String(length=64), nullable=False),
+    sa.Column('content', sa.JSON(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_stimuli')),
+    sa.UniqueConstraint('ref', name=op.f('uq_stimuli_ref'))
+    )
     op.create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('email', sa.String(length=254), nullable=False),
@@ -107,14 +131,45 @@ def upgrade():
     with op.batch_alter_table('candidate_profiles', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_candidate_profiles_id_document_number'), ['id_document_number'], unique=False)
 
+    op.create_table('item_enemies',
+    sa.Column('item_id', sa.Integer(), nullable=False),
+    sa.Column('enemy_id', sa.Integer(), nullable=False),
+    sa.CheckConstraint('item_id < enemy_id', name=op.f('ck_item_enemies_ordered')),
+    sa.ForeignKeyConstraint(['enemy_id'], ['items.id'], name=op.f('fk_item_enemies_enemy_id_items')),
+    sa.ForeignKeyConstraint(['item_id'], ['items.id'], name=op.f('fk_item_enemies_item_id_items')),
+    sa.PrimaryKeyConstraint('item_id', 'enemy_id', name=op.f('pk_item_enemies'))
+    )
+    op.create_table('item_events',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('item_id', sa.Integer(), nullable=False),
+    sa.Column('version_no', sa.Integer(), nullable=True),
+    sa.Column('action', sa.String(length=16), nullable=False),
+    sa.Column('actor_id', sa.Integer(), nullable=True),
+    sa.Column('note', sa.String(length=500), nullable=True),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['actor_id'], ['users.id'], name=op.f('fk_item_events_actor_id_users')),
+    sa.ForeignKeyConstraint(['item_id'], ['items.id'], name=op.f('fk_item_events_item_id_items')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_item_events'))
+    )
+    with op.batch_alter_table('item_events', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_item_events_item_id'), ['item_id'], unique=False)
+
     op.create_table('item_versions',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('item_id', sa.Integer(), nullable=False),
     sa.Column('version_no', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('content', sa.JSON(), nullable=False),
     sa.Column('answer_key', sa.JSON(), nullable=False),
     sa.Column('explanation', sa.JSON(), nullable=False),
+    sa.Column('details', sa.JSON(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('created_by_id', sa.Integer(), nullable=True),
+    sa.Column('approved_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('approved_by_id', sa.Integer(), nullable=True),
+    sa.CheckConstraint("status IN ('draft', 'in_review', 'approved')", name=op.f('ck_item_versions_status')),
+    sa.ForeignKeyConstraint(['approved_by_id'], ['users.id'], name=op.f('fk_item_versions_approved_by_id_users')),
+    sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_item_versions_created_by_id_users')),
     sa.ForeignKeyConstraint(['item_id'], ['items.id'], name=op.f('fk_item_versions_item_id_items')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_item_versions')),
     sa.UniqueConstraint('item_id', 'version_no', name=op.f('uq_item_versions_item_id_version_no'))
@@ -131,6 +186,18 @@ def upgrade():
     sa.ForeignKeyConstraint(['item_version_id'], ['item_versions.id'], name=op.f('fk_attempt_items_item_version_id_item_versions')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_attempt_items')),
     sa.UniqueConstraint('attempt_id', 'ref', name=op.f('uq_attempt_items_attempt_id_ref'))
+    )
+    op.create_table('attempt_plays',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('attempt_id', sa.String(length=32), nullable=False),
+    sa.Column('source', sa.String(length=16), nullable=False),
+    sa.Column('media_sha256', sa.String(length=64), nullable=False),
+    sa.Column('play_limit', sa.Integer(), nullable=False),
+    sa.Column('plays', sa.Integer(), nullable=False),
+    sa.Column('last_played_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['attempt_id'], ['attempts.id'], name=op.f('fk_attempt_plays_attempt_id_attempts')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_attempt_plays')),
+    sa.UniqueConstraint('attempt_id', 'source', name=op.f('uq_attempt_plays_attempt_id_source'))
     )
     op.create_table('responses',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -149,8 +216,14 @@ def upgrade():
 def downgrade():
     # ### commands auto generated by Alembic - please adjust! ###
     op.drop_table('responses')
+    op.drop_table('attempt_plays')
     op.drop_table('attempt_items')
     op.drop_table('item_versions')
+    with op.batch_alter_table('item_events', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_item_events_item_id'))
+
+    op.drop_table('item_events')
+    op.drop_table('item_enemies')
     with op.batch_alter_table('candidate_profiles', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_candidate_profiles_id_document_number'))
 
@@ -165,8 +238,11 @@ def downgrade():
 
     op.drop_table('api_tokens')
     op.drop_table('users')
+    op.drop_table('stimuli')
+    op.drop_table('media')
     with op.batch_alter_table('items', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_items_section'))
+        batch_op.drop_index(batch_op.f('ix_items_group_ref'))
         batch_op.drop_index(batch_op.f('ix_items_exam_family'))
 
     op.drop_table('items')
