@@ -7,7 +7,7 @@ import io
 from flask import current_app, request, send_file, url_for
 from flask_babel import get_locale
 from flask_smorest import Blueprint
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
 
 from testing_center.access import requester, require_roles
 from testing_center.accounts.models import Role
@@ -130,9 +130,18 @@ def result(attempt_id):
 GRANT_MAX_AGE_SECONDS = 600
 
 
+class ServerClockSigner(TimestampSigner):
+    """Dates signatures by the application's clock, the one tests can move."""
+
+    def get_timestamp(self) -> int:
+        return int(now().timestamp())
+
+
 def audio_grants() -> URLSafeTimedSerializer:
     """Signs short-lived permissions to fetch one attempt's recording."""
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="audio-grant")
+    return URLSafeTimedSerializer(
+        current_app.config["SECRET_KEY"], salt="audio-grant", signer=ServerClockSigner
+    )
 
 
 @blp.route("/<attempt_id>/audio/<source>/plays", methods=["POST"])
