@@ -46,12 +46,17 @@ def image_paths(html: str) -> list[str]:
     ]
 
 
-def media_paths(document: Mapping[str, Any]) -> list[str]:
-    """Return every media path a document refers to: its audio and its images."""
-    paths = [document["audio"]] if isinstance(document.get("audio"), str) else []
+def media_uses(document: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Return (path, kind) for every media file a document refers to: audio and images."""
+    uses = [(document["audio"], "audio")] if isinstance(document.get("audio"), str) else []
     for html in html_fields(document):
-        paths.extend(image_paths(html))
-    return paths
+        uses.extend((path, "image") for path in image_paths(html))
+    return uses
+
+
+def media_paths(document: Mapping[str, Any]) -> list[str]:
+    """Return every media path a document refers to."""
+    return [path for path, _ in media_uses(document)]
 
 
 def rewrite_image_paths(html: str, stored: Mapping[str, str]) -> str:

@@ -24,11 +24,14 @@ from item_bank.bundle import (
     Bundle,
     html_fields,
     media_paths,
+    media_uses,
     rewrite_image_paths,
 )
 from item_bank.errors import InvalidItem, InvalidMedia
 from item_bank.html import find_unsafe_html, sanitize_html
+from item_bank.media import process_media
 from item_bank.models import Item, ItemEnemy, ItemEvent, ItemVersion, Media, Stimulus
+from item_bank.qti import read_qti
 from item_bank.types import ITEM_TYPES
 
 SAMPLES_DIR = Path(__file__).parent / "samples"
@@ -115,8 +118,6 @@ def read_yaml_bundle(path: Path) -> Bundle:
 
 def read_bundles(paths: Iterable[Path]) -> list[Bundle]:
     """Read YAML files and QTI packages (zip, folder with imsmanifest.xml, item XML)."""
-    from item_bank.qti import read_qti
-
     bundles = []
     for path in map(Path, paths):
         if path.suffix.lower() in (".yaml", ".yml"):
@@ -274,9 +275,14 @@ def stage_media(
     problems: list[str],
 ) -> None:
     """Process every media file a document refers to, collecting problems."""
-    for path in media_paths(document):
+    for path, kind in media_uses(document):
         key = (bundle.origin, path)
         if key in staged.media:
+            if staged.media[key].kind != kind:
+                problems.append(
+                    f"{bundle.origin}: {document.get('ref')}: {path!r} is used "
+                    f"as {kind} but is {staged.media[key].kind}"
+                )
             continue
         data = bundle.media.get(path)
         if data is None or safe_relative(path) is None:
@@ -290,6 +296,12 @@ def stage_media(
         except InvalidMedia as error:
             problems.append(f"{bundle.origin}: {document.get('ref')}: {error}")
             continue
+        if processed.kind != kind:
+            problems.append(
+                f"{bundle.origin}: {document.get('ref')}: {path!r} should be "
+                f"{kind} but is {processed.kind}"
+            )
+            continue
         if is_stored_copy(data, path):
             processed = type(processed)(
                 **{**processed.__dict__, "data": data, "sha256": hashlib.sha256(data).hexdigest()}
@@ -297,8 +309,16 @@ def stage_media(
         staged.media[key] = processed
 
 
-def stage(session: Session, bundles: list[Bundle], process: MediaProcessor) -> Staged:
-    """Validate all documents and media of all bundles; raise with every problem found."""
+def stage(
+    session: Session,
+    bundles: list[Bundle],
+    process: MediaProcessor,
+    progress: Callable[[int], None] | None = None,
+) -> Staged:
+    """Validate all documents and media of all bundles; raise with every problem found.
+
+    ``progress`` is called once per document checked (media processing is the slow part).
+    """
     staged, problems = Staged(), []
     for bundle in bundles:
         for document in bundle.stimuli:
@@ -310,12 +330,16 @@ def stage(session: Session, bundles: list[Bundle], process: MediaProcessor) -> S
                 problems.append(f"{bundle.origin}: {stimulus['ref']}: stimulus appears twice")
             staged.stimuli[stimulus["ref"]] = (bundle, stimulus)
             stage_media(bundle, stimulus, staged, process, problems)
+            if progress:
+                progress(1)
         for document in bundle.items:
             candidate, found = validate_item(document)
             problems += [f"{bundle.origin}: {p}" for p in found]
             if candidate is not None:
                 staged.items.append((bundle, candidate))
                 stage_media(bundle, candidate.document, staged, process, problems)
+            if progress:
+                progress(1)
     problems += check_references(session, staged)
     if problems:
         raise InvalidItem(problems)
@@ -424,7 +448,7 @@ def import_bundles(
     *,
     status: str,
     now: dt.datetime,
-    process: MediaProcessor | None = None,
+    process: MediaProcessor = process_media,
     actor_id: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
@@ -436,9 +460,7 @@ def import_bundles(
     """
     if status not in ("draft", "approved"):
         raise InvalidItem([f"imports are stored as draft or approved, not {status!r}"])
-    if process is None:
-        from item_bank.media import process_media as process
-    staged = stage(session, bundles, process)
+    staged = stage(session, bundles, process, progress)
     urls = store_media(session, staged, now)
     stimuli = upsert_stimuli(session, staged, urls, now)
     existing = {
@@ -459,8 +481,6 @@ def import_bundles(
         created += outcome[1] == "created"
         versioned += outcome[1] == "versioned"
         unchanged += outcome[1] == "unchanged"
-        if progress:
-            progress(1)
     session.flush()
     link_enemies(session, staged, existing)
     session.flush()
@@ -562,7 +582,7 @@ def import_items(
     *,
     status: str,
     now: dt.datetime,
-    process: MediaProcessor | None = None,
+    process: MediaProcessor = process_media,
 ) -> ImportReport:
     """Import plain item documents (no media files): a convenience for callers and tests."""
     return import_bundles(

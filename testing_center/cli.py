@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from flask_migrate import upgrade
+from tqdm import tqdm
 from werkzeug.serving import run_simple
 
+from item_bank.errors import InvalidItem
+from item_bank.qti import write_qti_package
+from item_bank.services import export_bundle, import_bundles, read_bundles
 from testing_center.accounts.models import Role
 from testing_center.accounts.services import create_user
 from testing_center.clock import now
@@ -24,6 +29,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(demo)
     app.cli.add_command(seed)
     app.cli.add_command(users)
+    app.cli.add_command(items)
 
 
 def run_seed() -> None:
@@ -104,3 +110,61 @@ def main() -> None:
     from testing_center import create_app
 
     FlaskGroup(create_app=create_app, add_version_option=False)()
+
+
+@click.group()
+def items() -> None:
+    """Import and export the item bank (YAML authoring files, QTI 3.0 packages)."""
+
+
+@items.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--status",
+    type=click.Choice(["draft", "approved"]),
+    default="draft",
+    show_default=True,
+    help="approved: usable in exams at once (trusted sources)",
+)
+@with_appcontext
+def import_items_command(paths: tuple[Path, ...], status: str) -> None:
+    """Import QTI packages/files and YAML files, all or nothing."""
+    try:
+        bundles = read_bundles(paths)
+        total = sum(len(b.items) + len(b.stimuli) for b in bundles)
+        with tqdm(total=total, unit="doc", desc="checking", file=sys.stderr, disable=None) as bar:
+            report = import_bundles(
+                db.session, bundles, status=status, now=now(), progress=bar.update
+            )
+    except InvalidItem as error:
+        db.session.rollback()
+        for problem in error.problems:
+            click.echo(f"  {problem}", err=True)
+        raise click.ClickException(
+            f"import refused, the bank is unchanged: {len(error.problems)} problem(s)"
+        ) from error
+    db.session.commit()
+    click.echo(
+        f"items created: {report.created}, new versions: {report.versioned}, "
+        f"unchanged: {report.unchanged}, media files: {report.media_stored}"
+    )
+
+
+@items.command("export")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--exam-family")
+@click.option("--section")
+@click.option("--level")
+@click.option("--topic")
+@with_appcontext
+def export_items_command(out: Path, **filters: str | None) -> None:
+    """Write the approved, active items (filtered) as a QTI 3.0 content package."""
+    chosen = {name: value for name, value in filters.items() if value}
+    bundle = export_bundle(db.session, chosen)
+    if not bundle.items:
+        raise click.ClickException("no approved items match; nothing written")
+    write_qti_package(bundle, out)
+    click.echo(
+        f"wrote {len(bundle.items)} items, {len(bundle.stimuli)} stimuli and "
+        f"{len(bundle.media)} media files to {out}"
+    )
