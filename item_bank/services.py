@@ -654,8 +654,9 @@ EXTENSIONS = {
 class Exporter:
     """Turns stored versions back into documents, collecting the media they use."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, *, with_media: bool = True) -> None:
         self.session = session
+        self.with_media = with_media  # False: documents only (editing), no file contents
         self.media: dict[str, bytes] = {}
 
     def path_for(self, sha256: str) -> str:
@@ -664,7 +665,8 @@ class Exporter:
         if row is None:
             raise InvalidItem([f"stored media {sha256} is missing from the bank"])
         path = f"media/{sha256}.{EXTENSIONS.get(row.mime_type, 'bin')}"
-        self.media.setdefault(path, row.data)
+        if self.with_media and path not in self.media:
+            self.media[path] = row.data
         return path
 
     def html(self, value: Any) -> Any:
@@ -751,3 +753,26 @@ def export_bundle(session: Session, filters: Mapping[str, str] | None = None) ->
     return Bundle(
         items=documents, stimuli=list(stimuli.values()), media=exporter.media, origin="bank export"
     )
+
+
+STORED_PATH = re.compile(r"^media/([0-9a-f]{64})\.[a-z0-9]+$")
+
+
+def stored_media_for(session: Session, documents: Iterable[Mapping[str, Any]]) -> dict[str, bytes]:
+    """Return the bank's files for the ``media/<sha256>.<ext>`` paths documents mention.
+
+    An edited document keeps pointing at media already in the bank; those files need no
+    upload again (and, named by their hash, are stored as they are).
+    """
+    wanted = {}
+    for document in documents:
+        for path in media_paths(document):
+            match = STORED_PATH.match(path)
+            if match:
+                wanted[match.group(1)] = path
+    rows = (
+        session.execute(select(Media.sha256, Media.data).where(Media.sha256.in_(list(wanted))))
+        if wanted
+        else []
+    )
+    return {wanted[sha256]: data for sha256, data in rows}

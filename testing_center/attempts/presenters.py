@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from exam_templates.blueprint import Blueprint
+from item_bank.models import Item, ItemVersion
 from item_bank.types import ITEM_TYPES
 from testing_center.attempts.models import Attempt, AttemptItem, AttemptPlay, AttemptStatus
 from testing_center.attempts.services import stimulus_keys
@@ -148,3 +149,38 @@ def attempt_result(attempt: Attempt, blueprint: Blueprint, locale: str) -> dict[
         "scoring_version": result.get("scoring_version"),
         "certificate_number": None,
     }
+
+
+def preview_state(item: Item, version: ItemVersion) -> dict[str, Any]:
+    """One version as a candidate would see it, for authors (recordings play directly)."""
+    item_type = ITEM_TYPES[item.item_type]
+    content = version.content
+    view: dict[str, Any] = {
+        "ref": "q1",
+        "position": 1,
+        "type": item_type.code,
+        "stem": content["stem"],
+        **item_type.candidate_view(content, item_type.option_ids(content)),
+        "response": None,
+        "flagged": False,
+        "client_seq": 0,
+    }
+    stimuli = {}
+    if content.get("audio"):
+        view["audio"] = preview_audio(content["audio"])
+    if content.get("stimulus"):
+        stimulus = content["stimulus"]
+        view["stimulus"] = "s1"
+        stimuli["s1"] = {"key": "s1", "kind": stimulus["kind"], "html": stimulus["html"]}
+        if stimulus.get("audio"):
+            stimuli["s1"]["audio"] = preview_audio(stimulus["audio"])
+    return {
+        "status": "in_progress",
+        "remaining_seconds": 0,
+        "stimuli": stimuli,
+        "sections": [{"code": item.section, "title": item.section, "items": [view]}],
+    }
+
+
+def preview_audio(audio: Mapping[str, Any]) -> dict[str, Any]:
+    return {"play_limit": audio["play_limit"], "plays_used": 0, "url": f"/media/{audio['media']}"}

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from flask import Flask
 
-from testing_center.web import auth, candidate, media
+from testing_center.web import auth, author, candidate, media
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(auth.bp)
     app.register_blueprint(candidate.bp)
     app.register_blueprint(media.bp)
+    app.register_blueprint(author.bp)

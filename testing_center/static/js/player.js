@@ -67,10 +67,10 @@
 
   async function loadState() {
     const sentAt = performance.now();
-    const response = await request("GET", config.stateUrl);
+    const response = config.preview ? null : await request("GET", config.stateUrl);
     const receivedAt = performance.now();
-    if (!response.ok) throw new Error("state " + response.status);
-    const state = await response.json();
+    if (response && !response.ok) throw new Error("state " + response.status);
+    const state = config.preview || await response.json();
     if (state.status !== "in_progress") {
       window.location.href = config.resultUrl;
       return;
@@ -89,6 +89,7 @@
 
   function restorePending() {
     // Changes not acknowledged before a reload are re-applied and sent again.
+    if (config.preview) return;
     let stored = {};
     try { stored = JSON.parse(window.localStorage.getItem(storageKey) || "{}"); } catch (e) { stored = {}; }
     for (const [ref, entry] of Object.entries(stored)) {
@@ -115,6 +116,7 @@
   }
 
   function queueSave(item) {
+    if (config.preview) return;  // authors try the item; nothing is stored
     lastSeq += 1;
     pending[item.ref] = { response: item.response, flagged: item.flagged, seq: lastSeq };
     persistPending();
@@ -362,13 +364,21 @@
     container.append(button, info);
   }
 
+  /* The server counts the play (refusing it past the limit) and says where to fetch it. */
+  async function requestGrant(source) {
+    const response = await request("POST", config.playUrl.replace("__SOURCE__", encodeURIComponent(source)));
+    const body = await response.json();
+    if (!response.ok) throw new Error((body.error && body.error.message) || response.status);
+    return body;
+  }
+
   async function play(audio, source, button, info) {
     button.disabled = true;
     let grant;
     try {
-      const response = await request("POST", config.playUrl.replace("__SOURCE__", encodeURIComponent(source)));
-      grant = await response.json();
-      if (!response.ok) throw new Error((grant.error && grant.error.message) || response.status);
+      grant = audio.url  // preview: the author's own copy, counted only on this page
+        ? { url: audio.url, play_limit: audio.play_limit, plays_used: audio.plays_used + 1 }
+        : await requestGrant(source);
     } catch (error) {
       info.textContent = format(strings.playFailed, { reason: error.message });
       button.disabled = audio.plays_used >= audio.play_limit;
@@ -526,6 +536,7 @@
     bindControls();
     show(0);
     $("player").dataset.state = "ready";
+    if (config.preview) return;
     showStatus(Object.keys(pending).length ? strings.saving : strings.saved,
                Object.keys(pending).length ? "saving" : "saved");
     tick();
