@@ -94,7 +94,7 @@ def sign_in_and_start(page, live_server, user) -> None:
     page.fill("#email", user.email)
     page.fill("#password", PASSWORD)
     page.click("button.primary")
-    page.click("text=Start practice")
+    page.click("form[action*='jft-basic-practice'] button")
     wait_ready(page)
 
 
