@@ -210,3 +210,71 @@ def test_answers_survive_signing_out_elsewhere(page, live_server, make_candidate
             select(Response.value).join(AttemptItem).where(AttemptItem.ref == "q1")
         )
     assert stored == chosen
+
+
+def answer_current_question(page) -> str:
+    """Answer the question on screen the way a candidate would, whatever its type."""
+    area = page.locator("#answer-area")
+    kind = area.get_attribute("data-type")
+    if kind in ("single_choice", "true_false"):
+        area.locator(".option").first.click()
+    elif kind == "multiple_response":
+        area.locator(".option").nth(0).click()
+        area.locator(".option").nth(1).click()
+    elif kind == "ordering":
+        area.locator("button[aria-label='Move down']").first.click()
+    elif kind == "text_entry":
+        page.fill("#text-answer", "さむい")
+        page.keyboard.press("Tab")
+    elif kind == "matching":
+        for select in area.locator("select").all():
+            select.select_option(index=1)
+    page.wait_for_selector('#save-status[data-kind="saved"]')
+    return kind
+
+
+def test_every_item_type_in_the_browser(page, live_server, make_candidate, app):
+    """Every type of the tour renders and takes an answer; a recording plays once counted."""
+    from sqlalchemy import select
+
+    from testing_center.attempts.models import AttemptItem, AttemptPlay, Response
+    from testing_center.extensions import db
+
+    user = make_candidate()
+    page.goto(f"{live_server}/login")
+    page.fill("#email", user.email)
+    page.fill("#password", PASSWORD)
+    page.click("button.primary")
+    page.click("form[action*='item-types-tour'] button")
+    wait_ready(page)
+    kinds = []
+    for _ in range(15):
+        if page.locator("#item-audio .play").is_visible():
+            page.click("#item-audio .play")
+            page.wait_for_function(
+                "() => !document.querySelector('#item-audio .plays-left')"
+                ".textContent.startsWith('Plays left: 2')"
+            )
+        kinds.append(answer_current_question(page))
+        page.keyboard.press("n")
+    assert set(kinds) == {
+        "single_choice",
+        "multiple_response",
+        "ordering",
+        "text_entry",
+        "matching",
+        "true_false",
+    }
+    assert page.locator("#question-grid .cell.answered").count() == 15
+    with app.app_context():
+        stored = dict(
+            db.session.execute(select(AttemptItem.ref, Response.value).join(Response)).all()
+        )
+        plays = db.session.scalars(select(AttemptPlay.plays)).all()
+    assert all(value is not None for value in stored.values())
+    assert "さむい" in stored.values()
+    assert sorted(plays) == [0, 1, 1]
+    page.click("#finish")
+    page.click("#finish-confirm")
+    page.wait_for_url(re.compile(r"/attempts/\w+/result$"))
+    assert re.search(r"Your score: \d+ of 15", page.text_content("#score"))

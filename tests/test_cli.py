@@ -113,3 +113,75 @@ def test_demo_command_serves_healthz(tmp_path: Path):
     assert "candidate@demo.test" in output
     assert "proctor@demo.test" in output
     assert (tmp_path / "testing_center.sqlite3").exists()
+
+
+TOUR = SAMPLES_DIR / "item_types_tour.yaml"
+
+
+def bank_size(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(Item))
+
+
+def test_items_import_and_qti_export_round_trip(runner, app, tmp_path):
+    """YAML in, QTI 3.0 out, QTI back into an empty bank, QTI out again: the same items."""
+    from item_bank.models import ItemEnemy, ItemEvent, ItemVersion, Media, Stimulus
+    from item_bank.qti import read_qti
+
+    imported = runner.invoke(args=["items", "import", str(TOUR), "--status", "approved"])
+    assert imported.exit_code == 0, imported.output
+    assert "items created: 15" in imported.output
+    first = tmp_path / "first.zip"
+    exported = runner.invoke(args=["items", "export", "--out", str(first)])
+    assert exported.exit_code == 0, exported.output
+    with app.app_context():
+        for model in (ItemEvent, ItemEnemy, ItemVersion, Item, Stimulus, Media):
+            db.session.query(model).delete()
+        db.session.commit()
+    again = runner.invoke(args=["items", "import", str(first), "--status", "approved"])
+    assert again.exit_code == 0, again.output
+    second = tmp_path / "second.zip"
+    runner.invoke(args=["items", "export", "--out", str(second)])
+    a, b = read_qti(first), read_qti(second)
+    assert a.items == b.items and a.stimuli == b.stimuli and a.media == b.media
+    assert len(a.items) == 15
+
+
+def test_items_export_filters(runner, app, tmp_path):
+    """Export filters by classification; an empty selection writes nothing."""
+    runner.invoke(args=["items", "import", str(TOUR), "--status", "approved"])
+    out = tmp_path / "listening.zip"
+    result = runner.invoke(
+        args=["items", "export", "--out", str(out), "--section", "tour_listening"]
+    )
+    assert "wrote 4 items" in result.output
+    empty = runner.invoke(
+        args=["items", "export", "--out", str(tmp_path / "x.zip"), "--section", "nothing"]
+    )
+    assert empty.exit_code != 0
+    assert not (tmp_path / "x.zip").exists()
+
+
+def test_items_import_refuses_broken_package_whole(runner, app, tmp_path):
+    """A package with one broken file is refused, every problem listed, the bank unchanged."""
+    import zipfile
+
+    runner.invoke(args=["items", "import", str(TOUR), "--status", "approved"])
+    before = bank_size(app)
+    package = tmp_path / "broken.zip"
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("imsmanifest.xml", "<manifest")
+    result = runner.invoke(args=["items", "import", str(package)])
+    assert result.exit_code == 1
+    assert "import refused, the bank is unchanged" in result.output
+    assert "imsmanifest.xml" in result.output
+    assert bank_size(app) == before
+
+
+def test_items_import_default_is_draft(runner, app):
+    """Imported items are drafts unless the importer says they are approved."""
+    from item_bank.models import ItemVersion
+
+    runner.invoke(args=["items", "import", str(TOUR)])
+    with app.app_context():
+        assert set(db.session.scalars(select(ItemVersion.status))) == {"draft"}
