@@ -389,3 +389,13 @@ def _pixel_limits() -> str:
         f"images may be at most {MAX_IMAGE_SIDE} pixels wide or high "
         f"and {MAX_IMAGE_PIXELS / 1_000_000:g} megapixels"
     )
+
+
+@functools.lru_cache(maxsize=256)
+def process_media_cached(data: bytes, filename: str) -> ProcessedMedia:
+    """``process_media``, remembered per process: the same file is processed once.
+
+    Processing is deterministic, and shipped sample banks are imported by every seed;
+    re-encoding their recordings each time would make seeding (and tests) slow.
+    """
+    return process_media(data, filename)

@@ -29,7 +29,7 @@ from item_bank.bundle import (
 )
 from item_bank.errors import InvalidItem, InvalidMedia
 from item_bank.html import find_unsafe_html, sanitize_html
-from item_bank.media import process_media
+from item_bank.media import process_media_cached
 from item_bank.models import Item, ItemEnemy, ItemEvent, ItemVersion, Media, Stimulus
 from item_bank.qti import read_qti
 from item_bank.types import ITEM_TYPES
@@ -448,7 +448,7 @@ def import_bundles(
     *,
     status: str,
     now: dt.datetime,
-    process: MediaProcessor = process_media,
+    process: MediaProcessor = process_media_cached,
     actor_id: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
@@ -582,7 +582,7 @@ def import_items(
     *,
     status: str,
     now: dt.datetime,
-    process: MediaProcessor = process_media,
+    process: MediaProcessor = process_media_cached,
 ) -> ImportReport:
     """Import plain item documents (no media files): a convenience for callers and tests."""
     return import_bundles(
