@@ -348,3 +348,34 @@ def test_client_seq_beyond_column_range_refused(client, candidate):
     state = start(client, candidate)
     response = save(client, candidate, state["id"], items_of(state)[0]["ref"], None, 2**31)
     assert response.status_code == 422
+
+
+def test_no_keys_for_any_item_type(client, candidate, app):
+    """For every item type (the tour), the state holds no key, accepted answer or scoring."""
+    response = client.post(
+        "/api/v1/attempts", json={"exam_code": "item-types-tour"}, headers=candidate
+    )
+    state = response.json
+    assert not FORBIDDEN_KEYS & set(_walk_keys(state))
+    text = json.dumps(state, ensure_ascii=False)
+    with app.app_context():
+        keys = dict(
+            db.session.execute(
+                select(AttemptItem.ref, ItemVersion.answer_key)
+                .join(ItemVersion, ItemVersion.id == AttemptItem.item_version_id)
+                .where(AttemptItem.attempt_id == state["id"])
+            ).all()
+        )
+    typed_answers = [
+        a["value"] for key in keys.values() if isinstance(key, dict) for a in key.get("answers", [])
+    ]
+    assert typed_answers and not any(answer in text for answer in typed_answers)
+    kinds = {item["type"] for item in items_of(state)}
+    assert kinds == {
+        "single_choice",
+        "multiple_response",
+        "ordering",
+        "text_entry",
+        "matching",
+        "true_false",
+    }

@@ -128,7 +128,7 @@ class AttemptItemSchema(Schema):
 
 
 class StimulusStateSchema(Schema):
-    key = fields.String()
+    id = fields.String(metadata={"description": "s1, s2... (items name it in stimulus)"})
     kind = fields.String()
     html = fields.String()
     audio = fields.Nested(AudioStateSchema)

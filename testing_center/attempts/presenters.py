@@ -69,7 +69,7 @@ def stimulus_view(
     key: str, stimulus: Mapping[str, Any], plays: Mapping[str, AttemptPlay]
 ) -> dict[str, Any]:
     """Return a shared passage or conversation as the candidate sees it (no bank ref)."""
-    view = {"key": key, "kind": stimulus["kind"], "html": stimulus["html"]}
+    view = {"id": key, "kind": stimulus["kind"], "html": stimulus["html"]}
     if stimulus.get("audio"):
         view["audio"] = audio_view(plays.get(key))
     return view
@@ -171,7 +171,7 @@ def preview_state(item: Item, version: ItemVersion) -> dict[str, Any]:
     if content.get("stimulus"):
         stimulus = content["stimulus"]
         view["stimulus"] = "s1"
-        stimuli["s1"] = {"key": "s1", "kind": stimulus["kind"], "html": stimulus["html"]}
+        stimuli["s1"] = {"id": "s1", "kind": stimulus["kind"], "html": stimulus["html"]}
         if stimulus.get("audio"):
             stimuli["s1"]["audio"] = preview_audio(stimulus["audio"])
     return {

@@ -345,7 +345,7 @@
     panel.hidden = !stimulus;
     if (!stimulus) return;
     panel.replaceChildren();
-    renderAudio(panel.appendChild(element("div", { className: "audio" })), stimulus.audio, stimulus.key);
+    renderAudio(panel.appendChild(element("div", { className: "audio" })), stimulus.audio, stimulus.id);
     if (stimulus.html) panel.append(html("div", stimulus.html, "stimulus-text"));
   }
 
