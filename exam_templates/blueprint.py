@@ -45,6 +45,7 @@ class Blueprint:
     shuffle_options: bool
     scoring: ScoringRule
     description: Mapping[str, str] = field(default_factory=dict)
+    review: bool = False  # practice only: after finishing, show keys and explanations
 
     @property
     def item_count(self) -> int:
@@ -135,6 +136,11 @@ def parse_blueprint(document: Any) -> Blueprint:
     ):
         problems.append("shuffle must map 'items' and 'options' to true or false")
         shuffle = {}
+    review = document.get("review", False)
+    if not isinstance(review, bool):
+        problems.append("review must be true or false")
+    elif review and modes != ["practice"]:
+        problems.append("review shows keys, so only practice-only templates may have it")
     rule = None
     try:
         rule = build_rule(document.get("scoring"))
@@ -153,5 +159,6 @@ def parse_blueprint(document: Any) -> Blueprint:
         sections=tuple(sections),
         shuffle_items=shuffle.get("items", False),
         shuffle_options=shuffle.get("options", False),
+        review=review is True,
         scoring=rule,
     )

@@ -16,12 +16,13 @@ from testing_center.api.schemas import (
     ErrorSchema,
     PlayGrantSchema,
     ResultSchema,
+    ReviewSchema,
     SaveAckSchema,
     SaveResponseSchema,
     StartAttemptSchema,
 )
 from testing_center.attempts.models import AttemptStatus, FinishReason
-from testing_center.attempts.presenters import attempt_result, attempt_state
+from testing_center.attempts.presenters import attempt_result, attempt_review, attempt_state
 from testing_center.attempts.services import (
     blueprint_of,
     current_attempt,
@@ -29,6 +30,7 @@ from testing_center.attempts.services import (
     granted_audio,
     owned_attempt,
     record_play,
+    reviewable_attempt,
     save_response,
     start_practice,
 )
@@ -194,3 +196,16 @@ def audio(attempt_id, source):
     )
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+@blp.route("/<attempt_id>/review")
+@require_roles(Role.CANDIDATE)
+@blp.response(200, ReviewSchema)
+@blp.alt_response(404, schema=ErrorSchema, description="No such attempt, or no review for it")
+@blp.alt_response(409, schema=ErrorSchema, description="The attempt is still in progress")
+@blp.doc(security=SECURITY)
+def review(attempt_id):
+    """Practice review: each item with the answer given, the key and the explanation."""
+    attempt = reviewable_attempt(db.session, attempt_id, requester(), now())
+    db.session.commit()
+    return attempt_review(attempt, blueprint_of(attempt), str(get_locale()))

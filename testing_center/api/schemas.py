@@ -200,6 +200,23 @@ class SaveAckSchema(Schema):
     server_time = fields.AwareDateTime()
 
 
+class ReviewItemSchema(AttemptItemSchema):
+    section = fields.String()
+    correct_answer = fields.Raw(metadata={"description": "the key, in the response format"})
+    credit = fields.Float()
+    explanation = fields.String()
+
+    class Meta:
+        exclude = ("audio", "client_seq")
+
+
+class ReviewSchema(Schema):
+    attempt_id = fields.String()
+    exam = fields.Nested(ExamRefSchema)
+    items = fields.List(fields.Nested(ReviewItemSchema))
+    stimuli = fields.Dict(keys=fields.String(), values=fields.Nested(StimulusStateSchema))
+
+
 class SectionScoreSchema(Schema):
     code = fields.String()
     title = fields.String()

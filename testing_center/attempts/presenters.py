@@ -184,3 +184,51 @@ def preview_state(item: Item, version: ItemVersion) -> dict[str, Any]:
 
 def preview_audio(audio: Mapping[str, Any]) -> dict[str, Any]:
     return {"play_limit": audio["play_limit"], "plays_used": 0, "url": f"/media/{audio['media']}"}
+
+
+def attempt_review(attempt: Attempt, blueprint: Blueprint, locale: str) -> dict[str, Any]:
+    """A finished practice attempt item by item: the answer given, the key, the explanation.
+
+    Only for templates with ``review: true`` (practice-only), checked by the caller.
+    """
+    plays = {play.source: play for play in attempt.plays}
+    keys = stimulus_keys(item.item_version.content for item in attempt.items)
+    titles = {section.code: localized(section.title, locale) for section in blueprint.sections}
+    stimuli: dict[str, dict[str, Any]] = {}
+    items = []
+    for attempt_item in attempt.items:
+        version = attempt_item.item_version
+        item_type = ITEM_TYPES[version.item.item_type]
+        view = item_view(attempt_item, plays)
+        view.pop("audio", None)
+        view.pop("client_seq", None)
+        if version.content.get("stimulus"):
+            key = keys[version.content["stimulus"]["ref"]]
+            view["stimulus"] = key
+            stimuli.setdefault(
+                key,
+                {
+                    "id": key,
+                    "kind": version.content["stimulus"]["kind"],
+                    "html": version.content["stimulus"]["html"],
+                },
+            )
+        response = attempt_item.response.value
+        credit = item_type.grade(version.answer_key, response) if response is not None else 0.0
+        view.update(
+            {
+                "section": titles.get(attempt_item.section_code, attempt_item.section_code),
+                "correct_answer": item_type.to_document(version.content, version.answer_key)["key"],
+                "credit": credit,
+                "explanation": localized(version.explanation, locale)
+                if version.explanation
+                else "",
+            }
+        )
+        items.append(view)
+    return {
+        "attempt_id": attempt.id,
+        "exam": exam_summary(blueprint, locale),
+        "items": items,
+        "stimuli": stimuli,
+    }

@@ -158,6 +158,16 @@ def current_attempt(session: Session, attempt_id: str, user: User, now: dt.datet
     return attempt
 
 
+def reviewable_attempt(session: Session, attempt_id: str, user: User, now: dt.datetime) -> Attempt:
+    """Return a finished attempt whose template offers a review (practice only)."""
+    attempt = current_attempt(session, attempt_id, user, now)
+    if not parse_blueprint(attempt.template.definition).review:
+        raise NotFound(N_("This test has no review of answers."), code="review_not_available")
+    if attempt.status != AttemptStatus.FINISHED:
+        raise Conflict(N_("The attempt is still in progress."), code="attempt_in_progress")
+    return attempt
+
+
 def save_response(
     session: Session,
     user: User,

@@ -11,10 +11,11 @@ from testing_center.access import requester, require_roles
 from testing_center.accounts.models import Role
 from testing_center.api.exams import exam_payload
 from testing_center.attempts.models import AttemptStatus
-from testing_center.attempts.presenters import attempt_result
+from testing_center.attempts.presenters import attempt_result, attempt_review
 from testing_center.attempts.services import (
     blueprint_of,
     current_attempt,
+    reviewable_attempt,
     start_practice,
 )
 from testing_center.clock import now
@@ -67,5 +68,15 @@ def result(attempt_id: str):
     db.session.commit()
     if attempt.status != AttemptStatus.FINISHED:
         return redirect(url_for("candidate.player", attempt_id=attempt.id))
-    summary = attempt_result(attempt, blueprint_of(attempt), str(get_locale()))
-    return render_template("candidate/result.html", result=summary)
+    blueprint = blueprint_of(attempt)
+    summary = attempt_result(attempt, blueprint, str(get_locale()))
+    return render_template("candidate/result.html", result=summary, has_review=blueprint.review)
+
+
+@bp.route("/attempts/<attempt_id>/review")
+@require_roles(Role.CANDIDATE)
+def review(attempt_id: str):
+    attempt = reviewable_attempt(db.session, attempt_id, requester(), now())
+    db.session.commit()
+    data = attempt_review(attempt, blueprint_of(attempt), str(get_locale()))
+    return render_template("candidate/review.html", review=data)
