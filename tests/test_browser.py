@@ -89,12 +89,12 @@ def answered_cells(page) -> int:
     return page.locator("#question-grid .cell.answered").count()
 
 
-def sign_in_and_start(page, live_server, user) -> None:
+def sign_in_and_start(page, live_server, user, exam: str = "jft-basic-practice") -> None:
     page.goto(f"{live_server}/login")
     page.fill("#email", user.email)
     page.fill("#password", PASSWORD)
     page.click("button.primary")
-    page.click("form[action*='jft-basic-practice'] button")
+    page.click(f"form[action*='{exam}'] button")
     wait_ready(page)
 
 
@@ -240,13 +240,7 @@ def test_every_item_type_in_the_browser(page, live_server, make_candidate, app):
     from testing_center.attempts.models import AttemptItem, AttemptPlay, Response
     from testing_center.extensions import db
 
-    user = make_candidate()
-    page.goto(f"{live_server}/login")
-    page.fill("#email", user.email)
-    page.fill("#password", PASSWORD)
-    page.click("button.primary")
-    page.click("form[action*='item-types-tour'] button")
-    wait_ready(page)
+    sign_in_and_start(page, live_server, make_candidate(), exam="item-types-tour")
     kinds = []
     for _ in range(15):
         if page.locator("#item-audio .play").is_visible():
