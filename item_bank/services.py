@@ -202,6 +202,9 @@ def validate_item(document: Any) -> tuple[Candidate | None, list[str]]:
     enemies = document.get("enemies") or []
     if not isinstance(enemies, list) or not all(isinstance(e, str) for e in enemies):
         problems.append("enemies must be a list of item refs")
+    fixed_order = document.get("fixed_order", False)
+    if not isinstance(fixed_order, bool):
+        problems.append("fixed_order must be true or false")
     if document.get("audio") is not None:
         if not isinstance(document["audio"], str):
             problems.append("audio must be a path to an audio file")
@@ -214,6 +217,8 @@ def validate_item(document: Any) -> tuple[Candidate | None, list[str]]:
             "stem": sanitize_html(stem) if isinstance(stem, str) else "",
             **content,
         }
+        if fixed_order is True:
+            candidate.content["fixed_order"] = True
         candidate.answer_key = key
     if problems:
         return None, [f"{label}: {problem}" for problem in problems]
@@ -622,10 +627,17 @@ def approved_pool(session: Session, filters: Mapping[str, str]) -> list[PoolEntr
             version_id=version.id,
             item_type=item.item_type,
             topic=item.topic,
-            option_ids=tuple(ITEM_TYPES[item.item_type].option_ids(version.content)),
+            option_ids=shuffleable_ids(item.item_type, version.content),
         )
         for item, version in session.execute(query)
     ]
+
+
+def shuffleable_ids(item_type: str, content: Mapping[str, Any]) -> tuple[str, ...]:
+    """Ids assembly may shuffle: none when the order is part of the item (spoken choices)."""
+    if content.get("fixed_order"):
+        return ()
+    return tuple(ITEM_TYPES[item_type].option_ids(content))
 
 
 def enemy_pairs(session: Session, item_ids: Iterable[int]) -> set[tuple[int, int]]:
@@ -708,6 +720,8 @@ class Exporter:
         document.update(details)
         if content.get("stimulus"):
             document["stimulus"] = content["stimulus"]["ref"]
+        if content.get("fixed_order"):
+            document["fixed_order"] = True
         self.audio(document, content.get("audio"))
         if item.group_ref:
             document["group"] = item.group_ref

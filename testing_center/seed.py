@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -30,9 +31,17 @@ class SeedReport:
     items: ImportReport
 
 
-def seed_content(session: Session, now: dt.datetime) -> SeedReport:
-    """Load the shipped templates and the sample bank (approved); repeating adds nothing."""
-    bundles = [read_yaml_bundle(path) for path in sorted(SAMPLES_DIR.glob("*.yaml"))]
+def seed_content(
+    session: Session, now: dt.datetime, samples: Iterable[str] | None = None
+) -> SeedReport:
+    """Load the shipped templates and the sample bank (approved); repeating adds nothing.
+
+    ``samples`` names sample files (without ``.yaml``) to load instead of all of them.
+    """
+    paths = sorted(SAMPLES_DIR.glob("*.yaml"))
+    if samples is not None:
+        paths = [SAMPLES_DIR / f"{name}.yaml" for name in samples]
+    bundles = [read_yaml_bundle(path) for path in paths]
     items = import_bundles(session, bundles, status="approved", now=now)
     added = load_templates(
         session, read_template_documents(sorted(BLUEPRINTS_DIR.glob("*.yaml"))), now=now

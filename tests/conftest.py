@@ -136,11 +136,18 @@ def runner(app: Flask):
     return app.test_cli_runner()
 
 
+SEEDED_SAMPLES = ("jft_basic_practice", "item_types_tour")
+
+
 @pytest.fixture
 def seeded(app: Flask, clock: FakeClock) -> None:
-    """The shipped templates and sample bank, loaded."""
+    """The shipped templates with the samples that the practice test and the tour use.
+
+    The whole sample bank (hundreds of items, dozens of recordings) is loaded by the
+    tests of ``seed`` itself; most tests need only these two files.
+    """
     with app.app_context():
-        seed_content(db.session, clock())
+        seed_content(db.session, clock(), samples=SEEDED_SAMPLES)
         db.session.commit()
 
 

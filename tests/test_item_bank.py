@@ -185,3 +185,49 @@ def test_candidate_view_follows_option_order_and_hides_key():
     assert view == {
         "options": [{"id": "C", "html": "c"}, {"id": "A", "html": "a"}, {"id": "B", "html": "b"}],
     }
+
+
+SAMPLE_PLAN = {
+    # (exam_family, section, topic or None for any): items the sample bank must hold
+    ("jft_basic", "script_vocabulary", None): 16,
+    ("jft_basic", "conversation_expression", None): 16,
+    ("jft_basic", "listening_comprehension", None): 16,
+    ("jft_basic", "reading_comprehension", None): 16,
+    ("jlpt", "vocabulary", "kanji_reading"): 9,
+    ("jlpt", "vocabulary", "orthography"): 7,
+    ("jlpt", "vocabulary", "contextual"): 8,
+    ("jlpt", "vocabulary", "paraphrase"): 5,
+    ("jlpt", "grammar", "grammar_form"): 11,
+    ("jlpt", "grammar", "sentence_composition"): 6,
+    ("jlpt", "grammar", "text_grammar"): 8,
+    ("jlpt", "reading", "short_passage"): 4,
+    ("jlpt", "reading", "mid_passage"): 4,
+    ("jlpt", "reading", "info_retrieval"): 2,
+    ("jlpt", "listening", "task"): 9,
+    ("jlpt", "listening", "point"): 8,
+    ("jlpt", "listening", "utterance"): 7,
+    ("jlpt", "listening", "quick_response"): 8,
+    ("ssw_nursing_care", "knowledge", None): 10,
+    ("ssw_nursing_care", "judgement", None): 3,
+    ("ssw_nursing_care_japanese", "care_japanese", None): 6,
+    ("ssw_food_service", "knowledge", None): 7,
+    ("ssw_food_service", "judgement", None): 4,
+    ("ssw_construction", "written", None): 9,
+    ("ssw_accommodation", "knowledge", None): 10,
+    ("ssw_agriculture", "crop", None): 6,
+    ("ssw_agriculture", "livestock", None): 4,
+}
+
+
+def test_sample_bank_follows_its_plan():
+    """The shipped samples hold at least the items samples/README.md promises per selection."""
+    documents = [d for p in sorted(SAMPLES_DIR.glob("*.yaml")) for d in read_yaml_bundle(p).items]
+    for (family, section, topic), needed in SAMPLE_PLAN.items():
+        found = [
+            d
+            for d in documents
+            if d["exam_family"] == family
+            and d["section"] == section
+            and (topic is None or d["topic"] == topic)
+        ]
+        assert len(found) >= needed, (family, section, topic, len(found))

@@ -58,6 +58,7 @@ def write_yaml_bank(folder: Path, **changes) -> Path:
                 "ref": "a-1",
                 "stem": '<p><img src="media/sign.png" alt="">何ですか。</p>',
                 "stimulus": "talk",
+                "fixed_order": True,
                 "group": "set-1",
                 "enemies": ["a-2"],
             },
@@ -178,3 +179,34 @@ def test_plain_bundle_without_media(app):
     with app.app_context():
         report = import_bundles(db.session, [Bundle(items=[document])], status="approved", now=NOW)
         assert report.created == 1
+
+
+def test_qti_package_carries_the_bank(app, tmp_path):
+    """A bank export written as QTI reads back as the same documents and media."""
+    from item_bank.qti import read_qti, write_qti_package
+
+    with app.app_context():
+        import_bundles(
+            db.session, [read_yaml_bundle(write_yaml_bank(tmp_path))], status="approved", now=NOW
+        )
+        exported = export_bundle(db.session)
+    package = tmp_path / "bank.zip"
+    write_qti_package(exported, package)
+    back = read_qti(package)
+    assert back.items == exported.items
+    assert back.stimuli == exported.stimuli
+    assert back.media == exported.media
+    assert next(i for i in back.items if i["ref"] == "a-1")["fixed_order"] is True
+
+
+def test_fixed_order_is_never_shuffled(app, tmp_path):
+    """Assembly leaves a fixed-order item's options as written, even when shuffling."""
+    from item_bank.services import approved_pool
+
+    with app.app_context():
+        import_bundles(
+            db.session, [read_yaml_bundle(write_yaml_bank(tmp_path))], status="approved", now=NOW
+        )
+        pool = {entry.item_ref: entry for entry in approved_pool(db.session, {})}
+    assert pool["a-1"].option_ids == ()
+    assert pool["a-2"].option_ids == ("A", "B", "C")

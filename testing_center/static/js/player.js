@@ -260,9 +260,14 @@
   function choiceRow(kind, name, option, index, checked, onChange) {
     const input = element("input", { type: kind, name, value: option.id, checked });
     input.addEventListener("change", () => onChange(input));
-    return element("label", { className: "option" }, [
-      input, element("span", { className: "option-number", textContent: String(index + 1) }),
-      html("span", option.html)]);
+    const number = String(index + 1);
+    const row = element("label", { className: "option" }, [input]);
+    // Spoken choices are labelled by their number alone; do not show it twice.
+    if (option.html.trim() !== number) {
+      row.append(element("span", { className: "option-number", textContent: number }));
+    }
+    row.append(html("span", option.html));
+    return row;
   }
 
   const RENDERERS = {
