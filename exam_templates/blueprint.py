@@ -1,7 +1,9 @@
 """The blueprint schema: parse and validate one template document (see README.md).
 
 Parsing is pure and reports every problem at once, so an author fixing a file sees the
-whole list rather than one error per attempt.
+whole list rather than one error per attempt. Timed sections (what the clock and the
+candidate see) and scoring sections (what results report) are distinct: each selection
+rule ("part") of a timed section names the scoring section its items count towards.
 """
 
 from __future__ import annotations
@@ -16,18 +18,35 @@ from scoring.errors import InvalidScoringRule
 from scoring.rules import ScoringRule, build_rule
 
 MODES = ("practice", "proctored")
-CLOCKS = ("shared",)
+CLOCKS = ("shared", "per_section")
+NAVIGATION = ("free", "sequential")
+BALANCE = ("topic",)
 MAX_DURATION_SECONDS = 6 * 3600
 
 
 @dataclass(frozen=True)
+class PartSpec:
+    """One selection rule: which items, how many, and where they are scored."""
+
+    filters: Mapping[str, str]
+    count: int
+    score_as: str
+    balance: str | None = None  # "topic": spread the count evenly over topics
+    p_range: tuple[float, float] | None = None  # classical difficulty (facility) window
+
+
+@dataclass(frozen=True)
 class SectionSpec:
-    """One section: which items to draw and how many."""
+    """A timed section: its title, its own clock (per-section templates) and its parts."""
 
     code: str
     title: Mapping[str, str]
-    filters: Mapping[str, str]
-    count: int
+    parts: tuple[PartSpec, ...]
+    duration_seconds: int | None = None
+
+    @property
+    def count(self) -> int:
+        return sum(part.count for part in self.parts)
 
 
 @dataclass(frozen=True)
@@ -39,17 +58,29 @@ class Blueprint:
     title: Mapping[str, str]
     modes: tuple[str, ...]
     clock: str
-    duration_seconds: int
+    duration_seconds: int  # the whole test: the shared clock, or the sum of the sections
     sections: tuple[SectionSpec, ...]
     shuffle_items: bool
     shuffle_options: bool
     scoring: ScoringRule
     description: Mapping[str, str] = field(default_factory=dict)
     review: bool = False  # practice only: after finishing, show keys and explanations
+    navigation: str = "free"  # "sequential": sections in order, no going back
+    break_seconds: int = 0  # per-section clocks: the pause offered between sections
 
     @property
     def item_count(self) -> int:
         return sum(section.count for section in self.sections)
+
+    @property
+    def scoring_sections(self) -> list[str]:
+        """Scoring section codes in the order they first appear."""
+        codes: list[str] = []
+        for section in self.sections:
+            for part in section.parts:
+                if part.score_as not in codes:
+                    codes.append(part.score_as)
+        return codes
 
 
 def _texts(value: Any, name: str, problems: list[str], *, required: bool = True) -> dict[str, str]:
@@ -69,7 +100,48 @@ def _positive_int(value: Any, name: str, problems: list[str], maximum: int) -> i
     return value
 
 
-def _parse_section(index: int, raw: Any, problems: list[str]) -> SectionSpec | None:
+def _parse_p_range(value: Any, label: str, problems: list[str]) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    low = value.get("p_min", 0.0) if isinstance(value, Mapping) else None
+    high = value.get("p_max", 1.0) if isinstance(value, Mapping) else None
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high)) or not (
+        0 <= low <= high <= 1
+    ):
+        problems.append(f"{label}.difficulty needs 0 <= p_min <= p_max <= 1")
+        return None
+    return float(low), float(high)
+
+
+def _parse_part(label: str, raw: Any, section_code: str, problems: list[str]) -> PartSpec | None:
+    """Parse one selection rule: ``select`` filters, ``count`` and the optional extras."""
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("select"), Mapping):
+        problems.append(f"{label} needs a 'select' mapping of filters")
+        return None
+    select = raw["select"]
+    count = raw.get("count", select.get("count"))
+    filters = {k: v for k, v in select.items() if k != "count"}
+    for name, value in filters.items():
+        if name not in CLASSIFICATION_FIELDS or not isinstance(value, str):
+            problems.append(
+                f"{label}.select.{name}: filters are text values on {list(CLASSIFICATION_FIELDS)}"
+            )
+    score_as = raw.get("score_as", section_code)
+    if not isinstance(score_as, str) or not score_as.isidentifier():
+        problems.append(f"{label}.score_as must be a scoring section code")
+    balance = raw.get("balance")
+    if balance is not None and balance not in BALANCE:
+        problems.append(f"{label}.balance must be one of {list(BALANCE)}")
+    return PartSpec(
+        filters=filters,
+        count=_positive_int(count, f"{label}.count", problems, 500),
+        score_as=str(score_as),
+        balance=balance,
+        p_range=_parse_p_range(raw.get("difficulty"), label, problems),
+    )
+
+
+def _parse_section(index: int, raw: Any, clock: str, problems: list[str]) -> SectionSpec | None:
     label = f"sections[{index}]"
     if not isinstance(raw, Mapping):
         problems.append(f"{label} must be a mapping")
@@ -77,20 +149,49 @@ def _parse_section(index: int, raw: Any, problems: list[str]) -> SectionSpec | N
     code = raw.get("code")
     if not isinstance(code, str) or not code.isidentifier():
         problems.append(f"{label}.code must be an identifier such as 'reading'")
-        code = f"<{index}>"
-    select = raw.get("select")
-    if not isinstance(select, Mapping):
-        problems.append(f"{label}.select must be a mapping with filters and count")
-        return None
-    filters = {k: v for k, v in select.items() if k != "count"}
-    for name, value in filters.items():
-        if name not in CLASSIFICATION_FIELDS or not isinstance(value, str):
-            problems.append(
-                f"{label}.select.{name}: filters are text values on {list(CLASSIFICATION_FIELDS)}"
-            )
-    count = _positive_int(select.get("count"), f"{label}.select.count", problems, 500)
-    title = _texts(raw.get("title"), f"{label}.title", problems)
-    return SectionSpec(code=code, title=title, filters=filters, count=count)
+        code = f"s{index}"
+    raw_parts = raw.get("parts")
+    if raw_parts is None and "select" in raw:  # the short form: one part
+        raw_parts = [{"select": raw["select"], "score_as": raw.get("score_as", code)}]
+    if not isinstance(raw_parts, list) or not raw_parts:
+        problems.append(f"{label} needs 'parts' (or one 'select')")
+        raw_parts = []
+    parts = [_parse_part(f"{label}.parts[{i}]", p, code, problems) for i, p in enumerate(raw_parts)]
+    duration = None
+    if clock == "per_section":
+        duration = _positive_int(
+            raw.get("duration_seconds"),
+            f"{label}.duration_seconds",
+            problems,
+            MAX_DURATION_SECONDS,
+        )
+    elif "duration_seconds" in raw:
+        problems.append(f"{label}.duration_seconds belongs to per_section clocks only")
+    return SectionSpec(
+        code=code,
+        title=_texts(raw.get("title"), f"{label}.title", problems),
+        parts=tuple(p for p in parts if p is not None),
+        duration_seconds=duration,
+    )
+
+
+def _parse_clock(document: Mapping[str, Any], problems: list[str]) -> tuple[str, int, int]:
+    """Return (kind, shared duration or 0, break seconds)."""
+    clock = document.get("clock")
+    if not isinstance(clock, Mapping) or clock.get("kind") not in CLOCKS:
+        problems.append(f"clock.kind must be one of {list(CLOCKS)}")
+        return "shared", 0, 0
+    kind = clock["kind"]
+    duration = 0
+    if kind == "shared":
+        duration = _positive_int(
+            clock.get("duration_seconds"), "clock.duration_seconds", problems, MAX_DURATION_SECONDS
+        )
+    breaks = clock.get("break_seconds", 0)
+    if isinstance(breaks, bool) or not isinstance(breaks, int) or not 0 <= breaks <= 3600:
+        problems.append("clock.break_seconds must be a whole number from 0 to 3600")
+        breaks = 0
+    return kind, duration, breaks
 
 
 def parse_blueprint(document: Any) -> Blueprint:
@@ -108,28 +209,27 @@ def parse_blueprint(document: Any) -> Blueprint:
     if not isinstance(modes, list) or not modes or any(mode not in MODES for mode in modes):
         problems.append(f"modes must be a non-empty list drawn from {list(MODES)}")
         modes = []
-    clock = document.get("clock", {})
-    clock_kind = clock.get("kind") if isinstance(clock, Mapping) else None
-    if clock_kind not in CLOCKS:
-        problems.append(f"clock.kind must be one of {list(CLOCKS)}")
-    duration = _positive_int(
-        clock.get("duration_seconds") if isinstance(clock, Mapping) else None,
-        "clock.duration_seconds",
-        problems,
-        MAX_DURATION_SECONDS,
-    )
+    clock, duration, break_seconds = _parse_clock(document, problems)
+    navigation = document.get("navigation", "sequential" if clock == "per_section" else "free")
+    if navigation not in NAVIGATION:
+        problems.append(f"navigation must be one of {list(NAVIGATION)}")
+    elif clock == "per_section" and navigation != "sequential":
+        problems.append("sections with their own clocks are taken in order: navigation sequential")
     raw_sections = document.get("sections")
     sections: list[SectionSpec] = []
     if not isinstance(raw_sections, list) or not raw_sections:
         problems.append("sections must be a non-empty list")
     else:
-        for index, raw in enumerate(raw_sections):
-            section = _parse_section(index, raw, problems)
-            if section is not None:
-                sections.append(section)
+        sections = [
+            s
+            for i, raw in enumerate(raw_sections)
+            if (s := _parse_section(i, raw, clock, problems)) is not None
+        ]
         codes = [section.code for section in sections]
         if len(set(codes)) != len(codes):
             problems.append("section codes must be unique")
+    if clock == "per_section":
+        duration = sum(section.duration_seconds or 0 for section in sections)
     shuffle = document.get("shuffle", {})
     if not isinstance(shuffle, Mapping) or any(
         not isinstance(shuffle.get(key, False), bool) for key in ("items", "options")
@@ -141,9 +241,12 @@ def parse_blueprint(document: Any) -> Blueprint:
         problems.append("review must be true or false")
     elif review and modes != ["practice"]:
         problems.append("review shows keys, so only practice-only templates may have it")
+    scoring_codes = []
+    for section in sections:
+        scoring_codes += [p.score_as for p in section.parts if p.score_as not in scoring_codes]
     rule = None
     try:
-        rule = build_rule(document.get("scoring"))
+        rule = build_rule(document.get("scoring"), scoring_codes)
     except InvalidScoringRule as error:
         problems.append(f"scoring: {error}")
     if problems:
@@ -154,11 +257,13 @@ def parse_blueprint(document: Any) -> Blueprint:
         title=title,
         description=description,
         modes=tuple(modes),
-        clock=clock_kind,
+        clock=clock,
         duration_seconds=duration,
         sections=tuple(sections),
         shuffle_items=shuffle.get("items", False),
         shuffle_options=shuffle.get("options", False),
-        review=review is True,
         scoring=rule,
+        review=review is True,
+        navigation=navigation,
+        break_seconds=break_seconds,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,11 +11,11 @@ import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from exam_templates.assembly import AssembledForm, assemble_form, check_pools
+from exam_templates.assembly import AssembledForm, PartKey, assemble_form, check_pools
 from exam_templates.blueprint import Blueprint, parse_blueprint
 from exam_templates.errors import AssemblyError, InvalidTemplate
 from exam_templates.models import ExamTemplate
-from item_bank.services import PoolEntry, approved_pool
+from item_bank.services import PoolEntry, approved_pool, enemy_pairs
 
 BLUEPRINTS_DIR = Path(__file__).parent / "blueprints"
 
@@ -93,9 +93,17 @@ def current_templates(session: Session) -> list[ExamTemplate]:
     return list(session.scalars(query))
 
 
-def pools_for(session: Session, blueprint: Blueprint) -> dict[str, list[PoolEntry]]:
-    """Return, per section, the approved items its selection filters admit."""
-    return {section.code: approved_pool(session, section.filters) for section in blueprint.sections}
+def pools_for(session: Session, blueprint: Blueprint) -> dict[PartKey, list[PoolEntry]]:
+    """Return, per part, the approved items its filters admit (one query per filter set)."""
+    by_filters: dict[tuple, list[PoolEntry]] = {}
+    pools = {}
+    for i, section in enumerate(blueprint.sections):
+        for j, part in enumerate(section.parts):
+            key = tuple(sorted(part.filters.items()))
+            if key not in by_filters:
+                by_filters[key] = approved_pool(session, part.filters)
+            pools[(i, j)] = by_filters[key]
+    return pools
 
 
 def catalogue(session: Session) -> list[CatalogueEntry]:
@@ -112,7 +120,24 @@ def catalogue(session: Session) -> list[CatalogueEntry]:
     return entries
 
 
-def build_form(session: Session, template: ExamTemplate, seed: int) -> AssembledForm:
-    """Assemble a form of ``template`` from the current bank."""
+def build_form(
+    session: Session,
+    template: ExamTemplate,
+    seed: int,
+    exposure: Callable[[set[int]], Mapping[int, int]] | None = None,
+) -> AssembledForm:
+    """Assemble a form of ``template`` from the current bank, avoiding enemy pairs.
+
+    ``exposure`` returns how often each candidate item was shown already; the attempts
+    side knows that, so it is passed in rather than looked up here.
+    """
     blueprint = parse_blueprint(template.definition)
-    return assemble_form(blueprint, pools_for(session, blueprint), seed)
+    pools = pools_for(session, blueprint)
+    ids = {entry.item_id for pool in pools.values() for entry in pool}
+    return assemble_form(
+        blueprint,
+        pools,
+        seed,
+        enemies=enemy_pairs(session, ids),
+        exposure=exposure(ids) if exposure else {},
+    )

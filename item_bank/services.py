@@ -76,6 +76,8 @@ class PoolEntry:
     item_type: str
     topic: str
     option_ids: tuple[str, ...]
+    group: str | None = None
+    p: float | None = None  # classical facility, where the item has one
 
 
 # ---- reading -----------------------------------------------------------------------
@@ -628,9 +630,18 @@ def approved_pool(session: Session, filters: Mapping[str, str]) -> list[PoolEntr
             item_type=item.item_type,
             topic=item.topic,
             option_ids=shuffleable_ids(item.item_type, version.content),
+            group=item.group_ref,
+            p=facility(version.details),
         )
         for item, version in session.execute(query)
     ]
+
+
+def facility(details: Mapping[str, Any]) -> float | None:
+    """The item's classical facility (p) from its difficulty metadata, if recorded."""
+    difficulty = details.get("difficulty")
+    p = difficulty.get("p") if isinstance(difficulty, Mapping) else None
+    return float(p) if isinstance(p, int | float) and not isinstance(p, bool) else None
 
 
 def shuffleable_ids(item_type: str, content: Mapping[str, Any]) -> tuple[str, ...]:

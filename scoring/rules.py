@@ -1,7 +1,14 @@
 """Scoring rules: how graded responses become section scores, a total and a pass decision.
 
 A rule is built from a template's ``scoring:`` mapping through ``SCORING_RULES``, so the
-template names the rule and its parameters and the rule itself stays pure.
+template names the rule and its parameters and the rule itself stays pure. Responses are
+graded into scoring sections (which may differ from the timed sections).
+
+``percent``: percent of points, pass at a threshold (SSW skills tests).
+``scaled``: each scoring section's raw proportion mapped linearly onto its scale (JLPT
+style: 0-60 or 0-120 per section), or the whole onto one scale (JFT style: 10-250); pass
+needs the total pass mark AND every section minimum; optional bands (A1, A2.1, ...).
+The linear map is a raw-to-scale conversion for fixed forms; IRT scaling is a later rule.
 """
 
 from __future__ import annotations
@@ -13,20 +20,27 @@ from typing import Any, Protocol
 from scoring.errors import InvalidScoringRule
 from scoring.grading import GradedResponse
 
-SCORING_VERSION = "1"
+SCORING_VERSION = "2"
 
 
 @dataclass(frozen=True)
 class SectionScore:
-    """Points earned in one scoring section."""
+    """Points earned in one scoring section, and the scaled score where the rule scales."""
 
     code: str
     points: float
     max_points: float
+    scaled: float | None = None
+    scale_max: float | None = None
+    minimum: float | None = None
 
     @property
     def percent(self) -> float:
         return round(100 * self.points / self.max_points, 1) if self.max_points else 0.0
+
+    @property
+    def meets_minimum(self) -> bool:
+        return self.minimum is None or (self.scaled or 0) >= self.minimum
 
 
 @dataclass(frozen=True)
@@ -36,10 +50,16 @@ class ScoreResult:
     rule: str
     scoring_version: str
     sections: tuple[SectionScore, ...]
+    raw_points: float
+    raw_max: float
     total: float
     total_max: float
-    percent: float
     passed: bool
+    band: str | None = None
+
+    @property
+    def percent(self) -> float:
+        return round(100 * self.raw_points / self.raw_max, 1) if self.raw_max else 0.0
 
     def as_dict(self) -> dict[str, Any]:
         """Return the result as JSON-ready data (what an attempt stores)."""
@@ -52,13 +72,20 @@ class ScoreResult:
                     "points": s.points,
                     "max_points": s.max_points,
                     "percent": s.percent,
+                    "scaled": s.scaled,
+                    "scale_max": s.scale_max,
+                    "minimum": s.minimum,
+                    "meets_minimum": s.meets_minimum,
                 }
                 for s in self.sections
             ],
+            "raw_points": self.raw_points,
+            "raw_max": self.raw_max,
             "total": self.total,
             "total_max": self.total_max,
             "percent": self.percent,
             "passed": self.passed,
+            "band": self.band,
         }
 
 
@@ -68,12 +95,36 @@ class ScoringRule(Protocol):
     name: str
 
     def score(self, graded: Sequence[GradedResponse], section_order: Sequence[str]) -> ScoreResult:
-        """Score ``graded``, reporting sections in ``section_order``."""
+        """Score ``graded``, reporting scoring sections in ``section_order``."""
         ...
 
     def describe(self) -> dict[str, Any]:
-        """Return the rule's public description (scale and pass mark) for catalogues."""
+        """Return the rule's public description (scale, pass rule, bands) for catalogues."""
         ...
+
+    def section_titles(self) -> Mapping[str, Mapping[str, str]]:
+        """Return titles (per language) the rule gives its scoring sections."""
+        ...
+
+
+def raw_sections(graded: Sequence[GradedResponse], codes: Sequence[str]) -> list[SectionScore]:
+    return [
+        SectionScore(
+            code,
+            sum(g.points for g in graded if g.section == code),
+            sum(g.max_points for g in graded if g.section == code),
+        )
+        for code in codes
+    ]
+
+
+def number(
+    config: Mapping[str, Any], name: str, low: float, high: float, default: float | None = None
+) -> float:
+    value = config.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise InvalidScoringRule(f"{name} must be a number from {low} to {high}")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -84,7 +135,7 @@ class PercentCorrect:
     name: str = "percent"
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> PercentCorrect:
+    def from_config(cls, config: Mapping[str, Any], codes: Sequence[str]) -> PercentCorrect:
         threshold = config.get("pass_percent")
         if (
             isinstance(threshold, bool)
@@ -95,25 +146,12 @@ class PercentCorrect:
         return cls(pass_percent=float(threshold))
 
     def score(self, graded: Sequence[GradedResponse], section_order: Sequence[str]) -> ScoreResult:
-        sections = []
-        for code in section_order:
-            in_section = [g for g in graded if g.section == code]
-            sections.append(
-                SectionScore(
-                    code, sum(g.points for g in in_section), sum(g.max_points for g in in_section)
-                )
-            )
-        total = sum(s.points for s in sections)
-        total_max = sum(s.max_points for s in sections)
-        percent = round(100 * total / total_max, 1) if total_max else 0.0
+        sections = raw_sections(graded, section_order)
+        points = sum(s.points for s in sections)
+        maximum = sum(s.max_points for s in sections)
+        passed = maximum > 0 and 100 * points >= self.pass_percent * maximum
         return ScoreResult(
-            self.name,
-            SCORING_VERSION,
-            tuple(sections),
-            total,
-            total_max,
-            percent,
-            passed=total_max > 0 and 100 * total >= self.pass_percent * total_max,
+            self.name, SCORING_VERSION, tuple(sections), points, maximum, points, maximum, passed
         )
 
     def describe(self) -> dict[str, Any]:
@@ -123,14 +161,162 @@ class PercentCorrect:
             "pass_rule": {"min_percent": self.pass_percent},
         }
 
+    def section_titles(self) -> Mapping[str, Mapping[str, str]]:
+        return {}
 
-SCORING_RULES: dict[str, Callable[[Mapping[str, Any]], ScoringRule]] = {
+
+@dataclass(frozen=True)
+class ScaledSection:
+    code: str
+    title: Mapping[str, str]
+    scale_max: float
+    minimum: float | None
+
+
+@dataclass(frozen=True)
+class Band:
+    minimum: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Scaled:
+    """Linear raw-to-scale conversion with a total pass mark, section minimums and bands."""
+
+    sections: tuple[ScaledSection, ...]
+    scale_min: float
+    scale_max: float
+    pass_mark: float
+    bands: tuple[Band, ...] = ()
+    bands_for_passed_only: bool = False
+    below_bands: str | None = None
+    sum_sections: bool = False  # no total scale given: the total is the sections' sum
+    name: str = "scaled"
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], codes: Sequence[str]) -> Scaled:
+        raw_sections_config = config.get("sections") or []
+        if not isinstance(raw_sections_config, list):
+            raise InvalidScoringRule("sections must be a list")
+        sections = tuple(cls.parse_section(s) for s in raw_sections_config)
+        if sections and [s.code for s in sections] != list(codes):
+            raise InvalidScoringRule(
+                f"sections {[s.code for s in sections]} must be the scoring sections the parts "
+                f"name, in order: {list(codes)}"
+            )
+        scale = config.get("scale")
+        if scale is None and not sections:
+            raise InvalidScoringRule("a scaled rule needs a total 'scale' or scaled 'sections'")
+        if scale is not None:
+            if not isinstance(scale, Mapping):
+                raise InvalidScoringRule("scale must map min and max")
+            low, high = number(scale, "min", 0, 10_000), number(scale, "max", 1, 10_000)
+        else:
+            low, high = 0.0, sum(s.scale_max for s in sections)
+        if low >= high:
+            raise InvalidScoringRule("scale min must be below max")
+        bands = tuple(sorted(cls.parse_band(b) for b in config.get("bands") or []))
+        return cls(
+            sections=sections,
+            scale_min=low,
+            scale_max=high,
+            pass_mark=number(config, "pass_mark", low, high),
+            bands=bands,
+            bands_for_passed_only=config.get("bands_for") == "passed",
+            below_bands=config.get("below_bands"),
+            sum_sections=scale is None,
+        )
+
+    @staticmethod
+    def parse_section(raw: Any) -> ScaledSection:
+        if not isinstance(raw, Mapping) or not isinstance(raw.get("code"), str):
+            raise InvalidScoringRule("each scoring section needs a code")
+        maximum = number(raw, "scale_max", 1, 10_000)
+        minimum = raw.get("min")
+        if minimum is not None:
+            minimum = number(raw, "min", 0, maximum)
+        title = raw.get("title") or {"en": raw["code"]}
+        if not isinstance(title, Mapping):
+            raise InvalidScoringRule("a scoring section title maps languages to text")
+        return ScaledSection(raw["code"], dict(title), maximum, minimum)
+
+    @staticmethod
+    def parse_band(raw: Any) -> Band:
+        if not isinstance(raw, Mapping) or not isinstance(raw.get("label"), str):
+            raise InvalidScoringRule("each band needs min and label")
+        return Band(number(raw, "min", 0, 10_000), raw["label"])
+
+    def score(self, graded: Sequence[GradedResponse], section_order: Sequence[str]) -> ScoreResult:
+        order = [s.code for s in self.sections] or list(section_order)
+        limits = {s.code: s for s in self.sections}
+        sections = []
+        for raw in raw_sections(graded, order):
+            spec = limits.get(raw.code)
+            if spec is None:
+                sections.append(raw)
+                continue
+            share = raw.points / raw.max_points if raw.max_points else 0.0
+            sections.append(
+                SectionScore(
+                    raw.code,
+                    raw.points,
+                    raw.max_points,
+                    round(spec.scale_max * share),
+                    spec.scale_max,
+                    spec.minimum,
+                )
+            )
+        points = sum(s.points for s in sections)
+        maximum = sum(s.max_points for s in sections)
+        if self.sum_sections:
+            total = float(sum(s.scaled or 0 for s in sections))
+        else:
+            share = points / maximum if maximum else 0.0
+            total = float(round(self.scale_min + (self.scale_max - self.scale_min) * share))
+        passed = maximum > 0 and total >= self.pass_mark and all(s.meets_minimum for s in sections)
+        return ScoreResult(
+            self.name,
+            SCORING_VERSION,
+            tuple(sections),
+            points,
+            maximum,
+            total,
+            self.scale_max,
+            passed,
+            self.band_for(total, passed),
+        )
+
+    def band_for(self, total: float, passed: bool) -> str | None:
+        if self.bands_for_passed_only and not passed:
+            return None
+        reached = [band.label for band in self.bands if total >= band.minimum]
+        return reached[-1] if reached else (self.below_bands if self.bands else None)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "rule": self.name,
+            "scale": {"min": self.scale_min, "max": self.scale_max, "unit": "points"},
+            "pass_rule": {
+                "total_min": self.pass_mark,
+                "section_minimums": {
+                    s.code: s.minimum for s in self.sections if s.minimum is not None
+                },
+            },
+            "bands": [{"min": b.minimum, "label": b.label} for b in self.bands],
+        }
+
+    def section_titles(self) -> Mapping[str, Mapping[str, str]]:
+        return {s.code: s.title for s in self.sections}
+
+
+SCORING_RULES: dict[str, Callable[[Mapping[str, Any], Sequence[str]], ScoringRule]] = {
     "percent": PercentCorrect.from_config,
+    "scaled": Scaled.from_config,
 }
 
 
-def build_rule(config: Any) -> ScoringRule:
+def build_rule(config: Any, codes: Sequence[str] = ()) -> ScoringRule:
     """Return the scoring rule a template's ``scoring:`` mapping names."""
     if not isinstance(config, Mapping) or config.get("rule") not in SCORING_RULES:
         raise InvalidScoringRule(f"scoring.rule must be one of {sorted(SCORING_RULES)}")
-    return SCORING_RULES[config["rule"]](config)
+    return SCORING_RULES[config["rule"]](config, codes)

@@ -33,8 +33,8 @@ def pool(section: str, size: int) -> list[PoolEntry]:
     ]
 
 
-def pools(size: int = 10) -> dict[str, list[PoolEntry]]:
-    return {s["code"]: pool(s["code"], size) for s in SHIPPED["sections"]}
+def pools(size: int = 10) -> dict[tuple[int, int], list[PoolEntry]]:
+    return {(i, 0): pool(s["code"], size) for i, s in enumerate(SHIPPED["sections"])}
 
 
 def test_shipped_template_is_valid():
@@ -59,8 +59,8 @@ def test_invalid_template_lists_every_problem():
     for fragment in (
         "modes",
         "clock.duration_seconds",
-        "sections[1].select.count",
-        "sections[2].select.colour",
+        "sections[1].parts[0].count",
+        "sections[2].parts[0].select.colour",
         "scoring.rule",
     ):
         assert fragment in text
@@ -89,7 +89,7 @@ def test_assembly_never_repeats_an_item():
 def test_assembly_fails_with_a_clear_reason():
     """A bank too small for a section is named with what is needed and what there is."""
     short = pools()
-    short["reading_comprehension"] = short["reading_comprehension"][:2]
+    short[(2, 0)] = short[(2, 0)][:2]
     with pytest.raises(
         AssemblyError,
         match=r"section reading_comprehension needs 4 approved "

@@ -73,5 +73,5 @@ def test_bad_rule_configuration_refused(config):
 def test_result_records_scoring_version():
     """A stored result says which scoring version produced it."""
     data = PercentCorrect(60).score(graded({"a": [True]}), ["a"]).as_dict()
-    assert data["scoring_version"] == "1"
+    assert data["scoring_version"] == "2"
     assert data["rule"] == "percent"

@@ -27,12 +27,14 @@ from testing_center.attempts.services import (
     blueprint_of,
     current_attempt,
     finish_attempt,
+    finish_section,
     granted_audio,
     owned_attempt,
     record_play,
     reviewable_attempt,
     save_response,
     start_practice,
+    start_section,
 )
 from testing_center.clock import now
 from testing_center.errors import Conflict, Forbidden
@@ -209,3 +211,31 @@ def review(attempt_id):
     attempt = reviewable_attempt(db.session, attempt_id, requester(), now())
     db.session.commit()
     return attempt_review(attempt, blueprint_of(attempt), str(get_locale()))
+
+
+@blp.route("/<attempt_id>/sections/<section_code>/finish", methods=["POST"])
+@require_roles(Role.CANDIDATE)
+@blp.response(200, AttemptStateSchema)
+@blp.alt_response(404, schema=ErrorSchema, description="No such attempt or section")
+@blp.alt_response(409, schema=ErrorSchema, description="The section is not open")
+@blp.doc(security=SECURITY)
+def finish_section_view(attempt_id, section_code):
+    """Close an open section (no more changes to it) and move on; the last one finishes."""
+    moment = now()
+    attempt = finish_section(db.session, requester(), attempt_id, section_code, moment)
+    db.session.commit()
+    return attempt_state(attempt, blueprint_of(attempt), moment, str(get_locale()))
+
+
+@blp.route("/<attempt_id>/sections/<section_code>/start", methods=["POST"])
+@require_roles(Role.CANDIDATE)
+@blp.response(200, AttemptStateSchema)
+@blp.alt_response(404, schema=ErrorSchema, description="No such attempt or section")
+@blp.alt_response(409, schema=ErrorSchema, description="The section is not in its break")
+@blp.doc(security=SECURITY)
+def start_section_view(attempt_id, section_code):
+    """End the break early and start the next section's clock now."""
+    moment = now()
+    attempt = start_section(db.session, requester(), attempt_id, section_code, moment)
+    db.session.commit()
+    return attempt_state(attempt, blueprint_of(attempt), moment, str(get_locale()))

@@ -7,7 +7,7 @@ from flask_smorest import Blueprint
 
 from exam_templates.services import CatalogueEntry, catalogue
 from testing_center.api.schemas import ExamSchema
-from testing_center.attempts.presenters import localized
+from testing_center.attempts.presenters import localized, scoring_titles
 from testing_center.extensions import db
 
 blp = Blueprint("exams", __name__, url_prefix="/api/v1/exams", description="Exam catalogue")
@@ -16,6 +16,7 @@ blp = Blueprint("exams", __name__, url_prefix="/api/v1/exams", description="Exam
 def exam_payload(entry: CatalogueEntry, locale: str) -> dict:
     """Return the public description of one catalogue entry."""
     blueprint = entry.blueprint
+    titles = scoring_titles(blueprint, locale)
     return {
         "code": blueprint.code,
         "version": blueprint.version,
@@ -25,9 +26,18 @@ def exam_payload(entry: CatalogueEntry, locale: str) -> dict:
         "clock": blueprint.clock,
         "duration_seconds": blueprint.duration_seconds,
         "item_count": blueprint.item_count,
+        "navigation": blueprint.navigation,
         "sections": [
-            {"code": s.code, "title": localized(s.title, locale), "item_count": s.count}
+            {
+                "code": s.code,
+                "title": localized(s.title, locale),
+                "item_count": s.count,
+                "duration_seconds": s.duration_seconds,
+            }
             for s in blueprint.sections
+        ],
+        "scoring_sections": [
+            {"code": code, "title": titles.get(code, code)} for code in blueprint.scoring_sections
         ],
         "scoring": blueprint.scoring.describe(),
         "available": entry.available,

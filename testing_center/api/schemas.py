@@ -72,6 +72,12 @@ class SectionSummarySchema(Schema):
     code = fields.String()
     title = fields.String()
     item_count = fields.Integer()
+    duration_seconds = fields.Integer(allow_none=True, metadata={"description": "own clock"})
+
+
+class ScoringSectionSchema(Schema):
+    code = fields.String()
+    title = fields.String()
 
 
 class ExamSchema(Schema):
@@ -81,9 +87,11 @@ class ExamSchema(Schema):
     description = fields.String(allow_none=True)
     modes = fields.List(fields.String())
     clock = fields.String()
+    navigation = fields.String()
     duration_seconds = fields.Integer()
     item_count = fields.Integer()
     sections = fields.List(fields.Nested(SectionSummarySchema))
+    scoring_sections = fields.List(fields.Nested(ScoringSectionSchema))
     scoring = fields.Dict(metadata={"description": "Rule, scale and pass rule"})
     available = fields.Boolean()
     unavailable_reason = fields.String(allow_none=True)
@@ -143,16 +151,22 @@ class PlayGrantSchema(Schema):
 class SectionStateSchema(Schema):
     code = fields.String()
     title = fields.String()
-    deadline_at = fields.AwareDateTime()
+    status = fields.String(metadata={"description": "waiting, break, open or finished"})
+    started_at = fields.AwareDateTime(allow_none=True)
+    deadline_at = fields.AwareDateTime(allow_none=True)
     remaining_seconds = fields.Integer()
-    items = fields.List(fields.Nested(AttemptItemSchema))
+    break_until = fields.AwareDateTime(allow_none=True)
+    item_count = fields.Integer()
+    items = fields.List(fields.Nested(AttemptItemSchema), metadata={"description": "open only"})
 
 
 class CurrentSectionSchema(Schema):
     code = fields.String()
     title = fields.String()
-    deadline_at = fields.AwareDateTime()
+    status = fields.String()
+    deadline_at = fields.AwareDateTime(allow_none=True)
     remaining_seconds = fields.Integer()
+    break_until = fields.AwareDateTime(allow_none=True)
 
 
 class ExamRefSchema(Schema):
@@ -171,6 +185,7 @@ class AttemptStateSchema(Schema):
     deadline_at = fields.AwareDateTime()
     remaining_seconds = fields.Integer()
     clock = fields.String()
+    navigation = fields.String(metadata={"description": "free or sequential"})
     current_section = fields.Nested(CurrentSectionSchema)
     sections = fields.List(fields.Nested(SectionStateSchema))
     stimuli = fields.Dict(keys=fields.String(), values=fields.Nested(StimulusStateSchema))
@@ -223,6 +238,10 @@ class SectionScoreSchema(Schema):
     points = fields.Float()
     max_points = fields.Float()
     percent = fields.Float()
+    scaled = fields.Float(allow_none=True, metadata={"description": "score on the section scale"})
+    scale_max = fields.Float(allow_none=True)
+    minimum = fields.Float(allow_none=True, metadata={"description": "sectional pass minimum"})
+    meets_minimum = fields.Boolean()
 
 
 class ResultSchema(Schema):
@@ -233,6 +252,8 @@ class ResultSchema(Schema):
     finished_at = fields.AwareDateTime(allow_none=True)
     finish_reason = fields.String(allow_none=True)
     sections = fields.List(fields.Nested(SectionScoreSchema))
+    raw_points = fields.Float(allow_none=True)
+    raw_max = fields.Float(allow_none=True)
     total = fields.Float(allow_none=True)
     total_max = fields.Float(allow_none=True)
     percent = fields.Float(allow_none=True)

@@ -63,6 +63,51 @@ class Attempt(Base):
         back_populates="attempt", order_by="AttemptItem.position"
     )
     plays: Mapped[list[AttemptPlay]] = relationship(back_populates="attempt")
+    sections: Mapped[list[AttemptSection]] = relationship(
+        back_populates="attempt", order_by="AttemptSection.position"
+    )
+
+
+class SectionStatus(enum.StrEnum):
+    WAITING = "waiting"  # not reached yet (sections taken in order)
+    BREAK = "break"  # the pause before it runs; it starts at the latest at available_at
+    OPEN = "open"
+    FINISHED = "finished"
+
+
+class AttemptSection(Base):
+    """One timed section of an attempt and its clock.
+
+    With one shared clock every section shares the attempt's deadline; with a clock per
+    section a section's deadline is set when it starts. Saves are accepted only for
+    items of an open section before its deadline.
+    """
+
+    __tablename__ = "attempt_sections"
+    __table_args__ = (UniqueConstraint("attempt_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[str] = mapped_column(ForeignKey("attempts.id"))
+    code: Mapped[str] = mapped_column(String(64))
+    position: Mapped[int]
+    duration_seconds: Mapped[int | None]
+    available_at: Mapped[dt.datetime | None]
+    started_at: Mapped[dt.datetime | None]
+    deadline_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+    finish_reason: Mapped[str | None] = mapped_column(String(16))
+
+    attempt: Mapped[Attempt] = relationship(back_populates="sections")
+
+    @property
+    def status(self) -> SectionStatus:
+        if self.finished_at is not None:
+            return SectionStatus.FINISHED
+        if self.started_at is not None:
+            return SectionStatus.OPEN
+        if self.available_at is not None:
+            return SectionStatus.BREAK
+        return SectionStatus.WAITING
 
 
 class AttemptItem(Base):
@@ -76,6 +121,7 @@ class AttemptItem(Base):
     ref: Mapped[str] = mapped_column(String(16))
     position: Mapped[int]
     section_code: Mapped[str] = mapped_column(String(64))
+    score_as: Mapped[str] = mapped_column(String(64))  # the scoring section it counts in
     item_version_id: Mapped[int] = mapped_column(ForeignKey("item_versions.id"))
     option_order: Mapped[list[Any]] = mapped_column(JSON)
 

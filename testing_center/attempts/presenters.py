@@ -11,23 +11,22 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from exam_templates.blueprint import Blueprint
+from exam_templates.blueprint import Blueprint, SectionSpec
 from item_bank.models import Item, ItemVersion
 from item_bank.types import ITEM_TYPES
-from testing_center.attempts.models import Attempt, AttemptItem, AttemptPlay, AttemptStatus
+from testing_center.attempts.models import (
+    Attempt,
+    AttemptItem,
+    AttemptPlay,
+    AttemptSection,
+    AttemptStatus,
+)
 from testing_center.attempts.services import stimulus_keys
 
 
 def localized(texts: Mapping[str, str], locale: str) -> str:
     """Return the text in ``locale``, falling back to English."""
     return texts.get(locale) or texts.get("en") or next(iter(texts.values()), "")
-
-
-def remaining_seconds(attempt: Attempt, now: dt.datetime) -> int:
-    """Whole seconds left before the deadline (0 once it has passed or the attempt ended)."""
-    if attempt.status != AttemptStatus.IN_PROGRESS:
-        return 0
-    return max(0, math.ceil((attempt.deadline_at - now).total_seconds()))
 
 
 def exam_summary(blueprint: Blueprint, locale: str) -> dict[str, Any]:
@@ -75,11 +74,45 @@ def stimulus_view(
     return view
 
 
+def seconds_until(moment: dt.datetime | None, now: dt.datetime) -> int:
+    """Whole seconds from ``now`` to ``moment`` (0 when past or unset)."""
+    if moment is None:
+        return 0
+    return max(0, math.ceil((moment - now).total_seconds()))
+
+
+def section_view(
+    spec: SectionSpec,
+    row: AttemptSection,
+    now: dt.datetime,
+    locale: str,
+    items: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """One timed section: its state and clock; items once it has opened, never before."""
+    status = row.status
+    return {
+        "code": spec.code,
+        "title": localized(spec.title, locale),
+        "status": status,
+        "started_at": row.started_at,
+        "deadline_at": row.deadline_at,
+        "remaining_seconds": seconds_until(row.deadline_at, now) if status == "open" else 0,
+        "break_until": row.available_at if status == "break" else None,
+        "item_count": len(items),
+        "items": items if status in ("open", "finished") else [],
+    }
+
+
 def attempt_state(
     attempt: Attempt, blueprint: Blueprint, now: dt.datetime, locale: str
 ) -> dict[str, Any]:
-    """Return the player's view of the attempt: clock, form and saved responses."""
-    sections = []
+    """Return the player's view of the attempt: clocks, open sections' items, responses.
+
+    Items of sections not yet open are not sent: a candidate cannot look ahead in a
+    sequential test. Closed sections keep their items (read-only) for the record.
+    """
+    rows = {row.code: row for row in attempt.sections}
+    open_codes = {code for code, row in rows.items() if row.status in ("open", "finished")}
     by_section: dict[str, list[dict[str, Any]]] = {}
     plays = {play.source: play for play in attempt.plays}
     keys = stimulus_keys(item.item_version.content for item in attempt.items)
@@ -90,19 +123,15 @@ def attempt_state(
         if content.get("stimulus"):
             key = keys[content["stimulus"]["ref"]]
             view["stimulus"] = key
-            stimuli.setdefault(key, stimulus_view(key, content["stimulus"], plays))
+            if attempt_item.section_code in open_codes:
+                stimuli.setdefault(key, stimulus_view(key, content["stimulus"], plays))
         by_section.setdefault(attempt_item.section_code, []).append(view)
-    remaining = remaining_seconds(attempt, now)
-    for section in blueprint.sections:
-        sections.append(
-            {
-                "code": section.code,
-                "title": localized(section.title, locale),
-                "deadline_at": attempt.deadline_at,
-                "remaining_seconds": remaining,
-                "items": by_section.get(section.code, []),
-            }
-        )
+    sections = [
+        section_view(spec, rows[spec.code], now, locale, by_section.get(spec.code, []))
+        for spec in blueprint.sections
+    ]
+    current = next((s for s in sections if s["status"] != "finished"), sections[-1])
+    in_progress = attempt.status == AttemptStatus.IN_PROGRESS
     answered = sum(1 for item in attempt.items if item.response.value is not None)
     return {
         "id": attempt.id,
@@ -112,10 +141,19 @@ def attempt_state(
         "server_time": now,
         "started_at": attempt.started_at,
         "deadline_at": attempt.deadline_at,
-        "remaining_seconds": remaining,
+        "remaining_seconds": current["remaining_seconds"] if in_progress else 0,
         "clock": blueprint.clock,
+        "navigation": blueprint.navigation,
         "current_section": {
-            key: sections[0][key] for key in ("code", "title", "deadline_at", "remaining_seconds")
+            key: current[key]
+            for key in (
+                "code",
+                "title",
+                "status",
+                "deadline_at",
+                "remaining_seconds",
+                "break_until",
+            )
         },
         "sections": sections,
         "stimuli": stimuli,
@@ -124,10 +162,23 @@ def attempt_state(
     }
 
 
+def scoring_titles(blueprint: Blueprint, locale: str) -> dict[str, str]:
+    """Titles of the scoring sections: the rule's own, else the timed section's, else code."""
+    titles = {spec.code: localized(spec.title, locale) for spec in blueprint.sections}
+    titles.update(
+        {
+            code: localized(texts, locale)
+            for code, texts in blueprint.scoring.section_titles().items()
+        }
+    )
+    return titles
+
+
 def attempt_result(attempt: Attempt, blueprint: Blueprint, locale: str) -> dict[str, Any]:
     """Return the scored result of a finished attempt."""
     result = attempt.result or {}
-    titles = {section.code: localized(section.title, locale) for section in blueprint.sections}
+    titles = scoring_titles(blueprint, locale)
+    description = blueprint.scoring.describe()
     return {
         "attempt_id": attempt.id,
         "exam": exam_summary(blueprint, locale),
@@ -139,13 +190,15 @@ def attempt_result(attempt: Attempt, blueprint: Blueprint, locale: str) -> dict[
             {**section, "title": titles.get(section["code"], section["code"])}
             for section in result.get("sections", [])
         ],
+        "raw_points": result.get("raw_points"),
+        "raw_max": result.get("raw_max"),
         "total": result.get("total"),
         "total_max": result.get("total_max"),
         "percent": result.get("percent"),
-        "scale": blueprint.scoring.describe()["scale"],
-        "pass_rule": blueprint.scoring.describe()["pass_rule"],
+        "scale": description["scale"],
+        "pass_rule": description["pass_rule"],
         "passed": result.get("passed"),
-        "band": None,
+        "band": result.get("band"),
         "scoring_version": result.get("scoring_version"),
         "certificate_number": None,
     }

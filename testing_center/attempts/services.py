@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Exists, select, update
+from sqlalchemy import Exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, undefer
 
@@ -28,10 +28,21 @@ from testing_center.attempts.models import (
     Attempt,
     AttemptItem,
     AttemptPlay,
+    AttemptSection,
     AttemptStatus,
     FinishReason,
     Response,
+    SectionStatus,
 )
+from testing_center.attempts.sections import (
+    advance,
+    all_finished,
+    attempt_duration,
+    create_sections,
+    open_next,
+    start,
+)
+from testing_center.attempts.sections import close as close_section
 from testing_center.errors import Conflict, NotFound
 from testing_center.i18n import N_
 
@@ -89,7 +100,12 @@ def start_practice(
         if existing.deadline_at > now:
             return existing, False
         finish_attempt(session, existing, now, FinishReason.DEADLINE)
-    form = build_form(session, template, seed=secrets.randbelow(2**31))
+    form = build_form(
+        session,
+        template,
+        seed=secrets.randbelow(2**31),
+        exposure=lambda ids: exposure_counts(session, ids),
+    )
     attempt = Attempt(
         id=secrets.token_hex(16),
         user_id=user.id,
@@ -98,8 +114,9 @@ def start_practice(
         status=AttemptStatus.IN_PROGRESS,
         seed=form.seed,
         started_at=now,
-        deadline_at=now + dt.timedelta(seconds=blueprint.duration_seconds),
+        deadline_at=now + attempt_duration(blueprint),
     )
+    attempt.sections = create_sections(blueprint, attempt)
     position = 0
     for section in form.sections:
         for assembled in section.items:
@@ -109,6 +126,7 @@ def start_practice(
                     ref=f"q{position}",
                     position=position,
                     section_code=section.code,
+                    score_as=assembled.score_as,
                     item_version_id=assembled.version_id,
                     option_order=list(assembled.option_order),
                     response=Response(),
@@ -139,6 +157,7 @@ def owned_attempt(session: Session, attempt_id: str, user: User) -> Attempt:
             selectinload(Attempt.items).selectinload(AttemptItem.response),
             selectinload(Attempt.template),
             selectinload(Attempt.plays),
+            selectinload(Attempt.sections),
         )
     )
     if attempt is None:
@@ -153,9 +172,70 @@ def current_attempt(session: Session, attempt_id: str, user: User, now: dt.datet
     either way it is scored with exactly the answers saved before the deadline.
     """
     attempt = owned_attempt(session, attempt_id, user)
-    if attempt.status == AttemptStatus.IN_PROGRESS and attempt.deadline_at <= now:
-        finish_attempt(session, attempt, now, FinishReason.DEADLINE)
+    if attempt.status == AttemptStatus.IN_PROGRESS:
+        advance(attempt, blueprint_of(attempt), now)
+        if attempt.deadline_at <= now or all_finished(attempt):
+            finish_attempt(session, attempt, now, FinishReason.DEADLINE)
+        session.flush()
     return attempt
+
+
+def exposure_counts(session: Session, item_ids: set[int]) -> dict[int, int]:
+    """How many attempts showed each item (any version): the basis of exposure control."""
+    rows = session.execute(
+        select(ItemVersion.item_id, func.count())
+        .join(AttemptItem, AttemptItem.item_version_id == ItemVersion.id)
+        .where(ItemVersion.item_id.in_(list(item_ids)))
+        .group_by(ItemVersion.item_id)
+    )
+    return dict(rows.all())
+
+
+def locked_attempt(session: Session, attempt_id: str, user: User, now: dt.datetime) -> Attempt:
+    """Return the open attempt with its row locked (a section step excludes saves)."""
+    session.execute(select(Attempt.id).where(Attempt.id == attempt_id).with_for_update())
+    attempt = current_attempt(session, attempt_id, user, now)
+    if attempt.status != AttemptStatus.IN_PROGRESS:
+        raise Conflict(
+            N_("This attempt is finished; answers can no longer be changed."), code="attempt_closed"
+        )
+    return attempt
+
+
+def finish_section(
+    session: Session, user: User, attempt_id: str, code: str, now: dt.datetime
+) -> Attempt:
+    """Close an open section at the candidate's request and move on (or finish)."""
+    attempt = locked_attempt(session, attempt_id, user, now)
+    section = section_named(attempt, code)
+    if section.status != SectionStatus.OPEN:
+        raise Conflict(N_("This section is not open."), code="section_not_open")
+    close_section(section, now, FinishReason.CANDIDATE)
+    open_next(attempt, blueprint_of(attempt), section, now)
+    if all_finished(attempt):
+        finish_attempt(session, attempt, now, FinishReason.CANDIDATE)
+    session.flush()
+    return attempt
+
+
+def start_section(
+    session: Session, user: User, attempt_id: str, code: str, now: dt.datetime
+) -> Attempt:
+    """Start a section whose break is running, before the break ends."""
+    attempt = locked_attempt(session, attempt_id, user, now)
+    section = section_named(attempt, code)
+    if section.status != SectionStatus.BREAK:
+        raise Conflict(N_("This section cannot be started now."), code="section_not_waiting")
+    start(section, now, attempt.deadline_at)
+    session.flush()
+    return attempt
+
+
+def section_named(attempt: Attempt, code: str) -> AttemptSection:
+    section = next((s for s in attempt.sections if s.code == code), None)
+    if section is None:
+        raise NotFound(N_("This attempt has no section with this code."), code="section_not_found")
+    return section
 
 
 def reviewable_attempt(session: Session, attempt_id: str, user: User, now: dt.datetime) -> Attempt:
@@ -186,9 +266,8 @@ def save_response(
     the finish scores, or it sees the attempt closed and is refused.
     """
     row = session.execute(
-        select(
-            Attempt.status, Attempt.deadline_at, AttemptItem.id, ItemVersion.content, Item.item_type
-        )
+        select(AttemptItem.id, AttemptItem.section_code, ItemVersion.content, Item.item_type)
+        .select_from(Attempt)
         .join(AttemptItem, AttemptItem.attempt_id == Attempt.id)
         .join(ItemVersion, ItemVersion.id == AttemptItem.item_version_id)
         .join(Item, Item.id == ItemVersion.item_id)
@@ -198,15 +277,8 @@ def save_response(
     if row is None:
         owned_attempt(session, attempt_id, user)  # raises when the attempt is not theirs
         raise NotFound(N_("This attempt has no item with this reference."), code="item_not_found")
-    status, deadline_at, attempt_item_id, content, item_type = row
-    if status != AttemptStatus.IN_PROGRESS:
-        raise Conflict(
-            N_("This attempt is finished; answers can no longer be changed."), code="attempt_closed"
-        )
-    if now >= deadline_at:
-        raise Conflict(
-            N_("The time for this exam is over; the answer was not saved."), code="deadline_passed"
-        )
+    attempt_item_id, section_code, content, item_type = row
+    check_still_open(session, attempt_id, section_code, now)
     if value is not None:
         ITEM_TYPES[item_type].check_response(content, value)
     values: dict[str, Any] = {"value": value, "client_seq": client_seq, "saved_at": now}
@@ -218,12 +290,13 @@ def save_response(
             Response.attempt_item_id == attempt_item_id,
             Response.client_seq < client_seq,
             open_attempt_exists(attempt_id, now),
+            open_section_exists(attempt_id, section_code, now),
         )
         .values(**values)
         .execution_options(synchronize_session=False)
     ).rowcount
     if not written:
-        check_still_open(session, attempt_id, now)
+        check_still_open(session, attempt_id, section_code, now)
     stored = session.execute(
         select(Response.value, Response.client_seq, Response.is_flagged, Response.saved_at).where(
             Response.attempt_item_id == attempt_item_id
@@ -265,8 +338,25 @@ def open_attempt_exists(attempt_id: str, now: dt.datetime) -> Exists:
     )
 
 
-def check_still_open(session: Session, attempt_id: str, now: dt.datetime) -> None:
-    """Raise the reason a save could not be written, when it is not merely stale."""
+def open_section_exists(attempt_id: str, section_code: str, now: dt.datetime) -> Exists:
+    """SQL condition: the item's section has started, is not finished, and has time left."""
+    return (
+        select(AttemptSection.id)
+        .where(
+            AttemptSection.attempt_id == attempt_id,
+            AttemptSection.code == section_code,
+            AttemptSection.started_at.is_not(None),
+            AttemptSection.finished_at.is_(None),
+            AttemptSection.deadline_at > now,
+        )
+        .exists()
+    )
+
+
+def check_still_open(
+    session: Session, attempt_id: str, section_code: str, now: dt.datetime
+) -> None:
+    """Raise the reason a save cannot be written now (attempt or section closed)."""
     status, deadline_at = session.execute(
         select(Attempt.status, Attempt.deadline_at).where(Attempt.id == attempt_id)
     ).one()
@@ -275,9 +365,26 @@ def check_still_open(session: Session, attempt_id: str, now: dt.datetime) -> Non
             N_("This attempt is finished; answers can no longer be changed."),
             code="attempt_closed",
         )
+    section = session.execute(
+        select(
+            AttemptSection.started_at, AttemptSection.finished_at, AttemptSection.deadline_at
+        ).where(AttemptSection.attempt_id == attempt_id, AttemptSection.code == section_code)
+    ).one()
+    if section.finished_at is not None:
+        raise Conflict(
+            N_("This section is closed; its answers can no longer be changed."),
+            code="section_closed",
+        )
+    if section.started_at is None:
+        raise Conflict(N_("This section has not started yet."), code="section_not_open")
     if now >= deadline_at:
         raise Conflict(
             N_("The time for this exam is over; the answer was not saved."),
+            code="deadline_passed",
+        )
+    if now >= section.deadline_at:
+        raise Conflict(
+            N_("The time for this section is over; the answer was not saved."),
             code="deadline_passed",
         )
 
@@ -308,7 +415,7 @@ def claim_for_finish(
 def saved_responses(session: Session, attempt: Attempt) -> list[ResponseToGrade]:
     """Read every presented item's key and stored response, in one query."""
     rows = session.execute(
-        select(AttemptItem.section_code, Item.item_type, ItemVersion.answer_key, Response.value)
+        select(AttemptItem.score_as, Item.item_type, ItemVersion.answer_key, Response.value)
         .join(Response, Response.attempt_item_id == AttemptItem.id)
         .join(ItemVersion, ItemVersion.id == AttemptItem.item_version_id)
         .join(Item, Item.id == ItemVersion.item_id)
@@ -326,9 +433,15 @@ def finish_attempt(
     """Close the attempt and score exactly what was saved; finishing twice changes nothing."""
     if not claim_for_finish(session, attempt, now, reason):
         return attempt
+    for section in attempt.sections:
+        if section.finished_at is None:
+            ended = (
+                section.deadline_at if section.deadline_at and section.deadline_at < now else now
+            )
+            close_section(section, ended, attempt.finish_reason)
     blueprint = parse_blueprint(attempt.template.definition)
     graded = grade_responses(saved_responses(session, attempt))
-    score = blueprint.scoring.score(graded, [section.code for section in blueprint.sections])
+    score = blueprint.scoring.score(graded, blueprint.scoring_sections)
     attempt.result = score.as_dict()
     session.flush()
     return attempt
