@@ -8,7 +8,7 @@ rule ("part") of a timed section names the scoring section its items count towar
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,13 +74,17 @@ class Blueprint:
 
     @property
     def scoring_sections(self) -> list[str]:
-        """Scoring section codes in the order they first appear."""
-        codes: list[str] = []
-        for section in self.sections:
-            for part in section.parts:
-                if part.score_as not in codes:
-                    codes.append(part.score_as)
-        return codes
+        return scoring_order(self.sections)
+
+
+def scoring_order(sections: Iterable[SectionSpec]) -> list[str]:
+    """Scoring section codes in the order the parts first name them."""
+    codes: list[str] = []
+    for section in sections:
+        for part in section.parts:
+            if part.score_as not in codes:
+                codes.append(part.score_as)
+    return codes
 
 
 def _texts(value: Any, name: str, problems: list[str], *, required: bool = True) -> dict[str, str]:
@@ -241,12 +245,9 @@ def parse_blueprint(document: Any) -> Blueprint:
         problems.append("review must be true or false")
     elif review and modes != ["practice"]:
         problems.append("review shows keys, so only practice-only templates may have it")
-    scoring_codes = []
-    for section in sections:
-        scoring_codes += [p.score_as for p in section.parts if p.score_as not in scoring_codes]
     rule = None
     try:
-        rule = build_rule(document.get("scoring"), scoring_codes)
+        rule = build_rule(document.get("scoring"), scoring_order(sections))
     except InvalidScoringRule as error:
         problems.append(f"scoring: {error}")
     if problems:

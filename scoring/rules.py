@@ -215,7 +215,10 @@ class Scaled:
             low, high = 0.0, sum(s.scale_max for s in sections)
         if low >= high:
             raise InvalidScoringRule("scale min must be below max")
-        bands = tuple(sorted(cls.parse_band(b) for b in config.get("bands") or []))
+        raw_bands = config.get("bands") or []
+        if not isinstance(raw_bands, list):
+            raise InvalidScoringRule("bands must be a list of {min, label}")
+        bands = tuple(sorted((cls.parse_band(b) for b in raw_bands), key=lambda b: b.minimum))
         return cls(
             sections=sections,
             scale_min=low,
