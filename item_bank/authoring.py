@@ -16,7 +16,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from item_bank.models import Item, ItemVersion
-from item_bank.services import CLASSIFICATION_FIELDS, Exporter, enemy_pairs
+from item_bank.services import CLASSIFICATION_FIELDS, Exporter
 from item_bank.types import ITEM_TYPES
 
 SKELETON_FIELDS = {
@@ -82,7 +82,7 @@ def search_items(
     limit: int = 200,
 ) -> list[ItemRow]:
     """Items whose ref or current stem contains ``text``, filtered by classification."""
-    query = select(Item).options(selectinload(Item.versions)).order_by(Item.ref).limit(limit)
+    query = select(Item).options(selectinload(Item.versions)).order_by(Item.ref)
     for name, value in (filters or {}).items():
         if name in CLASSIFICATION_FIELDS and value:
             query = query.where(getattr(Item, name) == value)
@@ -101,14 +101,14 @@ def search_items(
         if status and status != "retired" and row.latest.status != status:
             continue
         rows.append(row)
+        if len(rows) == limit:  # the limit counts matches, after the status filter
+            break
     return rows
 
 
 def version_document(session: Session, item: Item, version: ItemVersion) -> dict:
     """Return the editable document of one version (media as package paths)."""
-    refs = dict(session.execute(select(Item.id, Item.ref)).all())
-    enemies = [refs[b if a == item.id else a] for a, b in enemy_pairs(session, [item.id])]
-    return Exporter(session, with_media=False).item(item, version, enemies)
+    return Exporter(session, with_media=False).item(item, version)
 
 
 def version_diff(session: Session, item: Item, old: ItemVersion, new: ItemVersion) -> list[str]:

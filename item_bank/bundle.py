@@ -12,8 +12,27 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
 IMG_SRC = re.compile(r'(<img\b[^>]*?\bsrc=")([^"]*)(")', re.IGNORECASE)
 STORED_MEDIA_PREFIX = "/media/"
+
+
+class NoAliasLoader(yaml.SafeLoader):
+    """Safe YAML that refuses aliases: a few bytes of anchors can expand to gigabytes."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "anchors and aliases (*name) are not accepted", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML written by people: safe types only, no aliases."""
+    return yaml.load(text, Loader=NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 @dataclass(frozen=True)
@@ -24,6 +43,9 @@ class Bundle:
     stimuli: list[dict[str, Any]] = field(default_factory=list)
     media: dict[str, bytes] = field(default_factory=dict)
     origin: str = "<bundle>"
+    # Files named by their own hash (our exports) are stored unprocessed only from a
+    # trusted source: an operator's import, never an upload in the browser.
+    trusted: bool = False
 
 
 def html_fields(document: Mapping[str, Any]) -> Iterable[str]:

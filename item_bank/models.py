@@ -22,7 +22,8 @@ VERSION_STATUSES = ("draft", "in_review", "approved")
 
 
 class Item(Base):
-    """An item's identity and classification (exam family, section, level, topic)."""
+    """An item's identity; its type and classification columns follow its newest approved
+    version (what exams draw on), while each version holds its own."""
 
     __tablename__ = "items"
 
@@ -59,10 +60,12 @@ class ItemVersion(Base):
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
     version_no: Mapped[int]
     status: Mapped[str] = mapped_column(String(16))
+    item_type: Mapped[str] = mapped_column(String(32))
     content: Mapped[dict[str, Any]]
     answer_key: Mapped[Any] = mapped_column(JSON)
     explanation: Mapped[dict[str, Any]]
-    details: Mapped[dict[str, Any]]  # can-do, tags, author, source, licence, difficulty
+    # classification, group, enemies, language, can-do, tags, provenance, difficulty
+    details: Mapped[dict[str, Any]]
     created_at: Mapped[dt.datetime]
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     approved_at: Mapped[dt.datetime | None]
@@ -72,10 +75,13 @@ class ItemVersion(Base):
 
 
 class ItemEnemy(Base):
-    """Two items that must not appear on the same form (stored once, lower id first)."""
+    """An item's approved version names another that must not share a form with it.
+
+    The relation is symmetric for assembly; the row records which item named it, so an
+    item's own list can be replaced without touching what other items say.
+    """
 
     __tablename__ = "item_enemies"
-    __table_args__ = (CheckConstraint("item_id < enemy_id", name="ordered"),)
 
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True)
     enemy_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True)

@@ -7,8 +7,10 @@ validates every document and every media file before it writes anything, and rai
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -16,20 +18,21 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from item_bank.bundle import (
     STORED_MEDIA_PREFIX,
     Bundle,
     html_fields,
+    load_yaml,
     media_paths,
     media_uses,
     rewrite_image_paths,
 )
 from item_bank.errors import InvalidItem, InvalidMedia
 from item_bank.html import find_unsafe_html, sanitize_html
-from item_bank.media import process_media_cached
+from item_bank.media import process_media
 from item_bank.models import Item, ItemEnemy, ItemEvent, ItemVersion, Media, Stimulus
 from item_bank.qti import read_qti
 from item_bank.types import ITEM_TYPES
@@ -94,7 +97,7 @@ def safe_relative(path: str) -> PurePosixPath | None:
 def read_yaml_bundle(path: Path) -> Bundle:
     """Read a YAML authoring file and the media files it refers to (relative paths)."""
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        data = load_yaml(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise InvalidItem([f"{path}: cannot be read as YAML ({error})"]) from error
     if (
@@ -119,15 +122,16 @@ def read_yaml_bundle(path: Path) -> Bundle:
 
 
 def read_bundles(paths: Iterable[Path]) -> list[Bundle]:
-    """Read YAML files and QTI packages (zip, folder with imsmanifest.xml, item XML)."""
+    """Read an operator's YAML files and QTI packages (zip, folder, item XML) as trusted."""
     bundles = []
     for path in map(Path, paths):
         if path.suffix.lower() in (".yaml", ".yml"):
-            bundles.append(read_yaml_bundle(path))
+            bundle = read_yaml_bundle(path)
         elif path.exists():
-            bundles.append(read_qti(path))
+            bundle = read_qti(path)
         else:
             raise InvalidItem([f"{path}: no such file or folder"])
+        bundles.append(dataclasses.replace(bundle, trusted=True))
     return bundles
 
 
@@ -156,21 +160,79 @@ def check_texts(value: Any, name: str, problems: list[str]) -> dict[str, str]:
     return {str(lang): text for lang, text in value.items()}
 
 
+FIELD_LENGTHS = {"exam_family": 32, "section": 64, "level": 16, "topic": 64, "group": 64}
+IRT_MODELS = ("rasch", "1pl", "2pl", "3pl")
+LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+def finite_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_difficulty(value: Any, problems: list[str]) -> None:
+    """Difficulty: classical facility ``p`` (0-1) and IRT parameters, all finite numbers."""
+    if not isinstance(value, Mapping) or set(value) - {"p", "irt"}:
+        problems.append("difficulty may hold p and irt only")
+        return
+    if "p" in value and not (finite_number(value["p"]) and 0 <= value["p"] <= 1):
+        problems.append("difficulty.p must be a number from 0 to 1")
+    irt = value.get("irt")
+    if irt is None:
+        return
+    if not isinstance(irt, Mapping) or irt.get("model") not in IRT_MODELS:
+        problems.append(f"difficulty.irt.model must be one of {list(IRT_MODELS)}")
+        return
+    for name in set(irt) - {"model", "scale"}:
+        if name not in ("a", "b", "c") or not finite_number(irt[name]):
+            problems.append(f"difficulty.irt.{name}: a, b and c are finite numbers")
+    if "scale" in irt and not isinstance(irt["scale"], str):
+        problems.append("difficulty.irt.scale must be text")
+
+
 def check_details(document: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
-    """Validate the descriptive metadata: can-do, tags, provenance, difficulty."""
-    details = {name: document[name] for name in DETAIL_FIELDS if document.get(name) is not None}
-    for name in ("can_do", "author", "source", "licence"):
-        if name in details and not isinstance(details[name], str):
-            problems.append(f"{name} must be text")
-    if "tags" in details and (
-        not isinstance(details["tags"], list)
-        or not all(isinstance(t, str) for t in details["tags"])
+    """Validate the metadata a version holds: classification, set, enemies, descriptions."""
+    details: dict[str, Any] = {"classification": {}}
+    for name in CLASSIFICATION_FIELDS:
+        value = document.get(name)
+        if not isinstance(value, str) or not value.strip():
+            problems.append(f"{name} is required")
+        elif len(value.strip()) > FIELD_LENGTHS[name]:
+            problems.append(f"{name} must have at most {FIELD_LENGTHS[name]} characters")
+        details["classification"][name] = value.strip() if isinstance(value, str) else ""
+    group = document.get("group")
+    if group is not None:
+        if not isinstance(group, str) or not 0 < len(group) <= FIELD_LENGTHS["group"]:
+            problems.append("group must be a ref of at most 64 characters")
+        details["group"] = str(group)
+    enemies = document.get("enemies") or []
+    if not isinstance(enemies, list) or not all(
+        isinstance(e, str) and len(e) <= 64 for e in enemies
     ):
-        problems.append("tags must be a list of text")
-    difficulty = details.get("difficulty")
-    if difficulty is not None and not isinstance(difficulty, Mapping):
-        problems.append("difficulty must be a mapping (p, irt)")
-    details["language"] = str(document.get("language") or "ja")
+        problems.append("enemies must be a list of item refs")
+    elif enemies:
+        details["enemies"] = sorted(set(enemies))
+    for name in ("can_do", "author", "source", "licence"):
+        value = document.get(name)
+        if value is not None:
+            if not isinstance(value, str) or len(value) > 1000:
+                problems.append(f"{name} must be text of at most 1000 characters")
+            details[name] = str(value)
+    tags = document.get("tags")
+    if tags is not None:
+        if (
+            not isinstance(tags, list)
+            or len(tags) > 30
+            or not all(isinstance(t, str) and 0 < len(t) <= 64 for t in tags)
+        ):
+            problems.append("tags must be a list of at most 30 short texts")
+        details["tags"] = [str(t) for t in tags] if isinstance(tags, list) else []
+    if document.get("difficulty") is not None:
+        check_difficulty(document["difficulty"], problems)
+        details["difficulty"] = document["difficulty"]
+    language = document.get("language") or "ja"
+    if not isinstance(language, str) or not LANGUAGE_TAG.match(language):
+        problems.append("language must be a language tag such as ja")
+    details["language"] = str(language)
     return details
 
 
@@ -187,23 +249,15 @@ def validate_item(document: Any) -> tuple[Candidate | None, list[str]]:
     item_type = ITEM_TYPES.get(str(document.get("type")))
     if item_type is None:
         problems.append(f"unknown item type {document.get('type')!r}")
-    for name in CLASSIFICATION_FIELDS:
-        value = document.get(name)
-        if not isinstance(value, str) or not value.strip():
-            problems.append(f"{name} is required")
-        candidate.classification[name] = str(value or "").strip()
     stem = document.get("stem")
     if not isinstance(stem, str) or not sanitize_html(stem):
         problems.append("stem must be non-empty HTML")
     check_html(document, problems)
     candidate.explanation = check_texts(document.get("explanation"), "explanation", problems)
     candidate.details = check_details(document, problems)
-    for name in ("stimulus", "group"):
-        if document.get(name) is not None and not isinstance(document.get(name), str):
-            problems.append(f"{name} must be a ref (text)")
-    enemies = document.get("enemies") or []
-    if not isinstance(enemies, list) or not all(isinstance(e, str) for e in enemies):
-        problems.append("enemies must be a list of item refs")
+    candidate.classification = candidate.details["classification"]
+    if document.get("stimulus") is not None and not isinstance(document.get("stimulus"), str):
+        problems.append("stimulus must be a ref (text)")
     fixed_order = document.get("fixed_order", False)
     if not isinstance(fixed_order, bool):
         problems.append("fixed_order must be true or false")
@@ -309,7 +363,7 @@ def stage_media(
                 f"{kind} but is {processed.kind}"
             )
             continue
-        if is_stored_copy(data, path):
+        if bundle.trusted and is_stored_copy(data, path):
             processed = type(processed)(
                 **{**processed.__dict__, "data": data, "sha256": hashlib.sha256(data).hexdigest()}
             )
@@ -321,6 +375,7 @@ def stage(
     bundles: list[Bundle],
     process: MediaProcessor,
     progress: Callable[[int], None] | None = None,
+    status: str = "approved",
 ) -> Staged:
     """Validate all documents and media of all bundles; raise with every problem found.
 
@@ -348,9 +403,25 @@ def stage(
             if progress:
                 progress(1)
     problems += check_references(session, staged)
+    if status == "draft":
+        problems += check_not_in_review(session, staged)
     if problems:
         raise InvalidItem(problems)
     return staged
+
+
+def check_not_in_review(session: Session, staged: Staged) -> list[str]:
+    """A version in review is what the reviewer reads: drafts may not change it."""
+    refs = [candidate.ref for _, candidate in staged.items]
+    reviewed = session.scalars(
+        select(Item.ref)
+        .join(ItemVersion, ItemVersion.item_id == Item.id)
+        .where(Item.ref.in_(refs), ItemVersion.status == "in_review")
+    )
+    return [
+        f"{ref}: a version is in review; it cannot change until it is returned or approved"
+        for ref in reviewed
+    ]
 
 
 def check_references(session: Session, staged: Staged) -> list[str]:
@@ -455,7 +526,7 @@ def import_bundles(
     *,
     status: str,
     now: dt.datetime,
-    process: MediaProcessor = process_media_cached,
+    process: MediaProcessor = process_media,
     actor_id: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
@@ -467,7 +538,7 @@ def import_bundles(
     """
     if status not in ("draft", "approved"):
         raise InvalidItem([f"imports are stored as draft or approved, not {status!r}"])
-    staged = stage(session, bundles, process, progress)
+    staged = stage(session, bundles, process, progress, status)
     urls = store_media(session, staged, now)
     stimuli = upsert_stimuli(session, staged, urls, now)
     existing = {
@@ -488,8 +559,10 @@ def import_bundles(
         created += outcome[1] == "created"
         versioned += outcome[1] == "versioned"
         unchanged += outcome[1] == "unchanged"
-    session.flush()
-    link_enemies(session, staged, existing)
+    if status == "approved":  # again, now that every item of the import exists
+        for _, candidate in staged.items:
+            item = existing[candidate.ref]
+            sync_enemies(session, item, candidate.details.get("enemies", []))
     session.flush()
     return ImportReport(created, versioned, unchanged, len(set(urls.values())))
 
@@ -503,7 +576,12 @@ def write_item(
     now: dt.datetime,
     actor_id: int | None,
 ) -> tuple[Item, str]:
-    """Create the item or add a version when it changed; record the event."""
+    """Create the item or add a version when anything changed; record the event.
+
+    Everything about a version - type, classification, group, enemies - is held by the
+    version. The item's own columns follow its approved version only (``publish``), so a
+    draft never changes what exams draw or how an approved version is graded.
+    """
     outcome = "versioned"
     if item is None:
         item = Item(
@@ -514,73 +592,95 @@ def write_item(
         )
         session.add(item)
         outcome = "created"
-    else:
-        latest = item.versions[-1] if item.versions else None
-        if (
-            latest is not None
-            and item.item_type == candidate.item_type
-            and (latest.content, latest.answer_key, latest.explanation, latest.details)
-            == (content, candidate.answer_key, candidate.explanation, candidate.details)
-        ):
-            return item, "unchanged"
-        item.item_type = candidate.item_type
-        for name, value in candidate.classification.items():
-            setattr(item, name, value)
-    item.group_ref = candidate.document.get("group")
     latest = item.versions[-1] if item.versions else None
+    if latest is not None and same_version(latest, candidate, content):
+        return item, "unchanged"
     if status == "draft" and latest is not None and latest.status == "draft":
         # A draft is the author's working copy: it is edited in place, not versioned.
-        latest.content, latest.answer_key = content, candidate.answer_key
-        latest.explanation, latest.details = candidate.explanation, candidate.details
-        session.add(
-            ItemEvent(
-                item_id=item.id,
-                version_no=latest.version_no,
-                action="edited",
-                actor_id=actor_id,
-                at=now,
-            )
-        )
+        latest.item_type, latest.content = candidate.item_type, content
+        latest.answer_key, latest.explanation = candidate.answer_key, candidate.explanation
+        latest.details = candidate.details
+        record_event(session, item, latest.version_no, "edited", actor_id, now)
         return item, "versioned"
-    version_no = len(item.versions) + 1
-    item.versions.append(
-        ItemVersion(
-            version_no=version_no,
-            status=status,
-            content=content,
-            answer_key=candidate.answer_key,
-            explanation=candidate.explanation,
-            details=candidate.details,
-            created_at=now,
-            created_by_id=actor_id,
-            approved_at=now if status == "approved" else None,
-            approved_by_id=actor_id if status == "approved" else None,
-        )
+    version = ItemVersion(
+        version_no=len(item.versions) + 1,
+        status=status,
+        item_type=candidate.item_type,
+        content=content,
+        answer_key=candidate.answer_key,
+        explanation=candidate.explanation,
+        details=candidate.details,
+        created_at=now,
+        created_by_id=actor_id,
+        approved_at=now if status == "approved" else None,
+        approved_by_id=actor_id if status == "approved" else None,
     )
+    item.versions.append(version)
     session.flush()
+    record_event(
+        session, item, version.version_no, "imported", actor_id, now, f"imported as {status}"
+    )
+    if status == "approved":
+        publish(session, item, version)
+    return item, outcome
+
+
+def same_version(version: ItemVersion, candidate: Candidate, content: dict) -> bool:
+    return (
+        version.item_type,
+        version.content,
+        version.answer_key,
+        version.explanation,
+        version.details,
+    ) == (
+        candidate.item_type,
+        content,
+        candidate.answer_key,
+        candidate.explanation,
+        candidate.details,
+    )
+
+
+def record_event(
+    session: Session,
+    item: Item,
+    version_no: int,
+    action: str,
+    actor_id: int | None,
+    now: dt.datetime,
+    note: str | None = None,
+) -> None:
     session.add(
         ItemEvent(
             item_id=item.id,
             version_no=version_no,
-            action="imported",
+            action=action,
             actor_id=actor_id,
-            note=f"imported as {status}",
+            note=note,
             at=now,
         )
     )
-    return item, outcome
 
 
-def link_enemies(session: Session, staged: Staged, items: Mapping[str, Item]) -> None:
-    """Record enemy pairs named by the imported items (once per pair)."""
-    known = {(e.item_id, e.enemy_id) for e in session.scalars(select(ItemEnemy))}
-    refs_to_ids = dict(session.execute(select(Item.ref, Item.id)).all())
-    for _, candidate in staged.items:
-        for enemy in candidate.document.get("enemies") or []:
-            pair = tuple(sorted((items[candidate.ref].id, refs_to_ids[enemy])))
-            if pair not in known:
-                session.add(ItemEnemy(item_id=pair[0], enemy_id=pair[1]))
-                known.add(pair)
+def publish(session: Session, item: Item, version: ItemVersion) -> None:
+    """Make an approved version the item's face: type, classification, group, enemies."""
+    item.item_type = version.item_type
+    for name, value in version.details["classification"].items():
+        setattr(item, name, value)
+    item.group_ref = version.details.get("group")
+    session.flush()
+    sync_enemies(session, item, version.details.get("enemies", []))
+
+
+def sync_enemies(session: Session, item: Item, enemy_refs: Iterable[str]) -> None:
+    """Replace the item's enemy pairs by those its approved version names."""
+    session.execute(delete(ItemEnemy).where(ItemEnemy.item_id == item.id))
+    ids = dict(
+        session.execute(select(Item.ref, Item.id).where(Item.ref.in_(list(enemy_refs)))).all()
+    )
+    for other in sorted(set(ids.values()) - {item.id}):
+        session.add(ItemEnemy(item_id=item.id, enemy_id=other))
+    session.flush()
 
 
 def import_items(
@@ -589,7 +689,7 @@ def import_items(
     *,
     status: str,
     now: dt.datetime,
-    process: MediaProcessor = process_media_cached,
+    process: MediaProcessor = process_media,
 ) -> ImportReport:
     """Import plain item documents (no media files): a convenience for callers and tests."""
     return import_bundles(
@@ -627,9 +727,9 @@ def approved_pool(session: Session, filters: Mapping[str, str]) -> list[PoolEntr
             item_id=item.id,
             item_ref=item.ref,
             version_id=version.id,
-            item_type=item.item_type,
+            item_type=version.item_type,
             topic=item.topic,
-            option_ids=shuffleable_ids(item.item_type, version.content),
+            option_ids=shuffleable_ids(version.item_type, version.content),
             group=item.group_ref,
             p=facility(version.details),
         )
@@ -659,7 +759,7 @@ def enemy_pairs(session: Session, item_ids: Iterable[int]) -> set[tuple[int, int
             or_(ItemEnemy.item_id.in_(ids), ItemEnemy.enemy_id.in_(ids))
         )
     )
-    return {(a, b) for a, b in rows}
+    return {(min(a, b), max(a, b)) for a, b in rows}
 
 
 # ---- export ------------------------------------------------------------------------
@@ -719,28 +819,30 @@ class Exporter:
         self.audio(document, content.get("audio"))
         return document
 
-    def item(self, item: Item, version: ItemVersion, enemies: list[str]) -> dict[str, Any]:
+    def item(self, item: Item, version: ItemVersion) -> dict[str, Any]:
+        """Return the document of one version: what it holds, as it was written."""
         content = dict(version.content)
+        details = dict(version.details)
         document: dict[str, Any] = {
             "ref": item.ref,
-            "type": item.item_type,
-            **{name: getattr(item, name) for name in CLASSIFICATION_FIELDS},
+            "type": version.item_type,
+            **details.pop("classification"),
+            "language": details.pop("language", "ja"),
         }
-        details = dict(version.details)
-        document["language"] = details.pop("language", "ja")
+        group, enemies = details.pop("group", None), details.pop("enemies", None)
         document.update(details)
         if content.get("stimulus"):
             document["stimulus"] = content["stimulus"]["ref"]
         if content.get("fixed_order"):
             document["fixed_order"] = True
         self.audio(document, content.get("audio"))
-        if item.group_ref:
-            document["group"] = item.group_ref
+        if group:
+            document["group"] = group
         if enemies:
-            document["enemies"] = sorted(enemies)
+            document["enemies"] = list(enemies)
         document["stem"] = self.html(content["stem"])
         document.update(
-            self.html(ITEM_TYPES[item.item_type].to_document(content, version.answer_key))
+            self.html(ITEM_TYPES[version.item_type].to_document(content, version.answer_key))
         )
         if version.explanation:
             document["explanation"] = dict(version.explanation)
@@ -760,18 +862,10 @@ def export_bundle(session: Session, filters: Mapping[str, str] | None = None) ->
     items = {
         i.id: i for i in session.scalars(select(Item).where(Item.id.in_([e.item_id for e in pool])))
     }
-    refs = {item_id: item.ref for item_id, item in items.items()}
-    refs.update(dict(session.execute(select(Item.id, Item.ref)).all()))
-    enemies: dict[int, list[str]] = {}
-    for a, b in enemy_pairs(session, items):
-        enemies.setdefault(a, []).append(refs[b])
-        enemies.setdefault(b, []).append(refs[a])
     documents, stimuli = [], {}
     for entry in pool:
         version = versions[entry.version_id]
-        documents.append(
-            exporter.item(items[entry.item_id], version, enemies.get(entry.item_id, []))
-        )
+        documents.append(exporter.item(items[entry.item_id], version))
         snapshot = version.content.get("stimulus")
         if snapshot and snapshot["ref"] not in stimuli:
             stimuli[snapshot["ref"]] = exporter.stimulus(snapshot)

@@ -27,10 +27,15 @@ def clean_choices(raw: Any, name: str, low: int, high: int, problems: list[str])
         return []
     choices = []
     for choice in raw:
-        if not isinstance(choice, Mapping) or not isinstance(choice.get("id"), str | int):
-            problems.append(f"each of {name} needs an id and html")
+        choice_id = choice.get("id") if isinstance(choice, Mapping) else None
+        if (
+            isinstance(choice_id, bool)
+            or not isinstance(choice_id, str | int)
+            or not (isinstance(choice.get("html"), str) and 0 < len(str(choice_id)) <= 16)
+        ):
+            problems.append(f"each of {name} needs a short id and html text")
             continue
-        html = sanitize_html(str(choice.get("html", "")))
+        html = sanitize_html(choice["html"])
         if not html:
             problems.append(f"{name} {choice['id']} has no content")
         choices.append({"id": str(choice["id"]), "html": html})
@@ -190,7 +195,11 @@ class Ordering(ItemType):
         return content, {"order": [str(i) for i in key], "star_position": star}, problems
 
     def check_response(self, content: Mapping[str, Any], response: Any) -> None:
-        if not isinstance(response, list) or sorted(response) != sorted(self.option_ids(content)):
+        if (
+            not isinstance(response, list)
+            or not all(isinstance(fragment, str) for fragment in response)
+            or sorted(response) != sorted(self.option_ids(content))
+        ):
             raise InvalidResponse("response must list every fragment id once")
 
     def grade(self, key: Any, response: Any) -> float:

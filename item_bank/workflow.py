@@ -1,8 +1,9 @@
 """The review workflow: draft -> in review -> approved, and retirement.
 
 An approved version is what exams show, so approval needs a second person: whoever
-wrote a version cannot approve it. Every step is recorded as an ``ItemEvent`` with who
-and when; the web layer checks roles, this module checks the rules of the items.
+wrote or edited a version cannot approve it. Review steps name the version the person
+looked at, so nothing is approved unseen. Every step is recorded as an ``ItemEvent``
+with who and when; the web layer checks roles, this module checks the items' rules.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from item_bank.errors import WorkflowError
 from item_bank.models import Item, ItemEvent, ItemVersion
+from item_bank.services import publish, record_event
 
 
 def item_by_ref(session: Session, ref: str) -> Item:
@@ -27,63 +29,81 @@ def latest_version(item: Item) -> ItemVersion:
     return item.versions[-1]
 
 
-def record(
-    session: Session,
-    item: Item,
-    action: str,
-    actor_id: int | None,
-    now: dt.datetime,
-    note: str | None = None,
-) -> None:
-    session.add(
-        ItemEvent(
-            item_id=item.id,
-            version_no=latest_version(item).version_no,
-            action=action,
-            actor_id=actor_id,
-            note=note,
-            at=now,
+def expect_version(item: Item, version_no: int | None) -> ItemVersion:
+    """The latest version, provided it is the one the person acted on (when named)."""
+    version = latest_version(item)
+    if version_no is not None and version.version_no != version_no:
+        raise WorkflowError(
+            f"{item.ref}: version {version_no} is no longer the latest "
+            f"(it is {version.version_no}); look at it again"
+        )
+    return version
+
+
+def writers_of(session: Session, item: Item, version_no: int) -> set[int]:
+    """Everyone who wrote or edited this version (none of them may approve it)."""
+    return set(
+        session.scalars(
+            select(ItemEvent.actor_id).where(
+                ItemEvent.item_id == item.id,
+                ItemEvent.version_no == version_no,
+                ItemEvent.action.in_(("imported", "edited")),
+                ItemEvent.actor_id.is_not(None),
+            )
         )
     )
 
 
-def submit_for_review(session: Session, item: Item, actor_id: int, now: dt.datetime) -> None:
+def submit_for_review(
+    session: Session, item: Item, actor_id: int, now: dt.datetime, version_no: int | None = None
+) -> None:
     """Send the draft version to review."""
-    version = latest_version(item)
+    version = expect_version(item, version_no)
     if version.status != "draft":
         raise WorkflowError(f"{item.ref}: only a draft can be submitted (it is {version.status})")
     version.status = "in_review"
-    record(session, item, "submitted", actor_id, now)
+    record_event(session, item, version.version_no, "submitted", actor_id, now)
     session.flush()
 
 
-def approve(session: Session, item: Item, reviewer_id: int, now: dt.datetime) -> None:
+def approve(
+    session: Session, item: Item, reviewer_id: int, now: dt.datetime, version_no: int | None = None
+) -> None:
     """Approve the version in review: it becomes the one exams show, and is frozen."""
-    version = latest_version(item)
+    version = expect_version(item, version_no)
     if version.status != "in_review":
         raise WorkflowError(f"{item.ref}: only a version in review can be approved")
-    if version.created_by_id is not None and version.created_by_id == reviewer_id:
+    if reviewer_id == version.created_by_id or reviewer_id in writers_of(
+        session, item, version.version_no
+    ):
         raise WorkflowError(
-            f"{item.ref}: review requires a second person; the author of "
-            "a version cannot approve it"
+            f"{item.ref}: review requires a second person; whoever wrote or "
+            "edited a version cannot approve it"
         )
     version.status = "approved"
     version.approved_at, version.approved_by_id = now, reviewer_id
-    record(session, item, "approved", reviewer_id, now)
-    session.flush()
+    record_event(session, item, version.version_no, "approved", reviewer_id, now)
+    publish(session, item, version)
 
 
 def return_to_author(
-    session: Session, item: Item, reviewer_id: int, note: str, now: dt.datetime
+    session: Session,
+    item: Item,
+    reviewer_id: int,
+    note: str,
+    now: dt.datetime,
+    version_no: int | None = None,
 ) -> None:
     """Send the version in review back to draft with the reviewer's note."""
-    version = latest_version(item)
+    version = expect_version(item, version_no)
     if version.status != "in_review":
         raise WorkflowError(f"{item.ref}: only a version in review can be returned")
     if not note.strip():
         raise WorkflowError(f"{item.ref}: say what should change")
     version.status = "draft"
-    record(session, item, "returned", reviewer_id, now, note.strip()[:500])
+    record_event(
+        session, item, version.version_no, "returned", reviewer_id, now, note.strip()[:500]
+    )
     session.flush()
 
 
@@ -92,7 +112,7 @@ def retire(session: Session, item: Item, actor_id: int, now: dt.datetime) -> Non
     if item.retired_at is not None:
         raise WorkflowError(f"{item.ref}: is retired already")
     item.retired_at = now
-    record(session, item, "retired", actor_id, now)
+    record_event(session, item, latest_version(item).version_no, "retired", actor_id, now)
     session.flush()
 
 

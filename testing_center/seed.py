@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exam_templates.services import BLUEPRINTS_DIR, load_templates, read_template_documents
+from item_bank.media import process_media_cached
 from item_bank.services import SAMPLES_DIR, ImportReport, import_bundles, read_yaml_bundle
 from testing_center.accounts.models import Role, User
 from testing_center.accounts.services import CandidateDetails, create_user, register_candidate
@@ -42,7 +43,9 @@ def seed_content(
     if samples is not None:
         paths = [SAMPLES_DIR / f"{name}.yaml" for name in samples]
     bundles = [read_yaml_bundle(path) for path in paths]
-    items = import_bundles(session, bundles, status="approved", now=now)
+    items = import_bundles(
+        session, bundles, status="approved", now=now, process=process_media_cached
+    )
     added = load_templates(
         session, read_template_documents(sorted(BLUEPRINTS_DIR.glob("*.yaml"))), now=now
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -77,7 +79,8 @@ def write_yaml_bank(folder: Path, **changes) -> Path:
     for key, value in changes.items():
         document[key] = value
     path = folder / "bank.yaml"
-    path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    plain = json.loads(json.dumps(document))  # no shared objects, so no YAML aliases
+    path.write_text(yaml.safe_dump(plain, allow_unicode=True), encoding="utf-8")
     return path
 
 
@@ -146,14 +149,14 @@ def test_export_reimports_identically(app, tmp_path):
         first = export_bundle(db.session)
         db.session.rollback()
         assert counts() == (0, 0, 0, 0, 0)
-        import_bundles(db.session, [first], status="approved", now=NOW)
+        import_bundles(db.session, [replace(first, trusted=True)], status="approved", now=NOW)
         second = export_bundle(db.session)
     assert second.items == first.items
     assert second.stimuli == first.stimuli
     assert second.media == first.media
     a2 = next(item for item in first.items if item["ref"] == "a-2")
     assert a2["difficulty"]["irt"]["a"] == 1.2
-    assert a2["enemies"] == ["a-1"]
+    assert next(i for i in first.items if i["ref"] == "a-1")["enemies"] == ["a-2"]
     assert a2["group"] == "set-1"
 
 
@@ -210,3 +213,29 @@ def test_fixed_order_is_never_shuffled(app, tmp_path):
         pool = {entry.item_ref: entry for entry in approved_pool(db.session, {})}
     assert pool["a-1"].option_ids == ()
     assert pool["a-2"].option_ids == ("A", "B", "C")
+
+
+def test_hash_named_upload_is_processed_unless_trusted(app):
+    """A file named by its own hash is stored as it is only from a trusted import."""
+    import hashlib
+
+    wav = _encode(_tone(600), "wav")
+    name = f"media/{hashlib.sha256(wav).hexdigest()}.wav"
+    document = {
+        "ref": "h-1",
+        "type": "true_false",
+        "exam_family": "x",
+        "level": "1",
+        "section": "s",
+        "topic": "t",
+        "stem": "<p>x</p>",
+        "key": True,
+        "audio": name,
+    }
+    with app.app_context():
+        import_bundles(
+            db.session, [Bundle(items=[document], media={name: wav})], status="approved", now=NOW
+        )
+        stored = db.session.scalar(select(Media))
+        assert stored.mime_type == "audio/mpeg"
+        assert stored.data != wav

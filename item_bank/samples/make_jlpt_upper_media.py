@@ -111,17 +111,20 @@ def one_line(level: str, line: Line) -> Script:
 
 SPEECH: dict[str, Script] = {
     # ---- N4 ----------------------------------------------------------------------------
-    # n4-l-task-01 (key B: show the handout to the section manager first)
+    # n4-l-01-task (key B: show the handout to the section manager first)
     "jlptu_n4_task.mp3": dialogue(
         "n4",
         "かいしゃで おんなのひとと おとこのひとが はなしています。",
         "おとこのひとわ このあと まず なにを しますか。",
         (F, "あしたの かいぎの しりょう、もう コピーしましたか。"),
         (M, "いえ、これからです。"),
-        (F, "あ、コピーの まえに ぶちょうに みせて ください。なおす ところが あるかも しれません。"),
+        (
+            F,
+            "あ、コピーの まえに ぶちょうに みせて ください。なおす ところが あるかも しれません。",
+        ),
         (M, "わかりました。"),
     ),
-    # n4-l-point-01 (key D: her company is moving to a town far away)
+    # n4-l-02-point (key D: her company is moving to a town far away)
     "jlptu_n4_point.mp3": dialogue(
         "n4",
         "おとこのひとと おんなのひとが はなしています。",
@@ -130,10 +133,10 @@ SPEECH: dict[str, Script] = {
         (F, "ええ。でも、らいげつから かいしゃが とおくの まちに うつるんです。"),
         (M, "そうですか。"),
     ),
-    # n4-l-qr-01 (key A: では、おさきに しつれいします)
+    # n4-l-03-qr (key A: では、おさきに しつれいします)
     "jlptu_n4_qr.mp3": one_line("n4", (M, "きょうわ もう かえっても いいですよ。")),
     # ---- N3 ----------------------------------------------------------------------------
-    # n3-l-task-01 (key B: put the book in the return box)
+    # n3-l-01-task (key B: put the book in the return box)
     "jlptu_n3_task.mp3": dialogue(
         "n3",
         "だいがくで おとこのがくせいと おんなのがくせいが はなしています。",
@@ -144,7 +147,7 @@ SPEECH: dict[str, Script] = {
         (F, "それなら、いりぐちの よこの へんきゃくボックスに いれれば いいよ。"),
         (M, "あ、そうか。"),
     ),
-    # n3-l-point-01 (key A: the shop said it still works with new tyres)
+    # n3-l-02-point (key A: the shop said it still works with new tyres)
     "jlptu_n3_point.mp3": dialogue(
         "n3",
         "おとこのひとと おんなのひとが はなしています。",
@@ -153,7 +156,7 @@ SPEECH: dict[str, Script] = {
         (F, "うん。でも、みせで みて もらったら、タイヤを かえれば まだ つかえるって いわれて。"),
         (M, "へえ、よかったね。"),
     ),
-    # n3-l-summary-01 (key C: the good of getting up early to do what you like)
+    # n3-l-03-summary (key C: the good of getting up early to do what you like)
     "jlptu_n3_summary.mp3": summary(
         "n3",
         "ラジオで おんなのひとが はなしています。",
@@ -167,7 +170,7 @@ SPEECH: dict[str, Script] = {
         ),
     ),
     # ---- N2 ----------------------------------------------------------------------------
-    # n2-l-task-01 (key D: correct the invitation and send it)
+    # n2-l-01-task (key D: correct the invitation and send it)
     "jlptu_n2_task.mp3": dialogue(
         "n2",
         "かいしゃで おんなのひとと おとこのひとが はなしています。",
@@ -180,7 +183,7 @@ SPEECH: dict[str, Script] = {
             "それより、かいじょうが かわったから、あんないじょうを なおして すぐ おくって。",
         ),
     ),
-    # n2-l-point-01 (key A: the race falls on his sister's wedding day)
+    # n2-l-02-point (key A: the race falls on his sister's wedding day)
     "jlptu_n2_point.mp3": dialogue(
         "n2",
         "おんなのひとと おとこのひとが はなしています。",
@@ -193,7 +196,7 @@ SPEECH: dict[str, Script] = {
         ),
         (F, "そう、ざんねんだね。"),
     ),
-    # n2-l-summary-01 (key C: think about your strength and time before a side job)
+    # n2-l-03-summary (key C: think about your strength and time before a side job)
     "jlptu_n2_summary.mp3": summary(
         "n2",
         "テレビで せんもんかが はなしています。",
@@ -203,11 +206,12 @@ SPEECH: dict[str, Script] = {
             "さいきん、ふくぎょうを する ひとが ふえて います。"
             "ただ、ほんぎょうの つかれが とれないまま つづけると、"
             "けっきょく どちらの しごとの しつも さがって しまいます。"
-            "はじめる まえに、じぶんの たいりょくと じかんを れいせいに みつめる ことが たいせつです。",
+            "はじめる まえに、じぶんの たいりょくと じかんを "
+            "れいせいに みつめる ことが たいせつです。",
         ),
     ),
     # ---- N1 ----------------------------------------------------------------------------
-    # n1-l-task-01 (key C: book the venue first)
+    # n1-l-01-task (key C: book the venue first)
     "jlptu_n1_task.mp3": dialogue(
         "n1",
         "かいしゃで おとこのひとと おんなのひとが はなしています。",
@@ -220,7 +224,7 @@ SPEECH: dict[str, Script] = {
             "こうしわ そのあとで いい。",
         ),
     ),
-    # n1-l-point-01 (key D: one month is too short to prepare)
+    # n1-l-02-point (key D: one month is too short to prepare)
     "jlptu_n1_point.mp3": dialogue(
         "n1",
         "おんなのひとと おとこのひとが はなしています。",
@@ -232,7 +236,7 @@ SPEECH: dict[str, Script] = {
             "ただ、じゅんびが ひとつきじゃ、とても まにあわないよ。",
         ),
     ),
-    # n1-l-summary-01 (key A: understanding is what makes memory last)
+    # n1-l-03-summary (key A: understanding is what makes memory last)
     "jlptu_n1_summary.mp3": summary(
         "n1",
         "だいがくの こうぎで せんせいが はなしています。",

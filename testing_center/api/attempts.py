@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 
 from flask import current_app, request, send_file, url_for
@@ -188,12 +189,18 @@ def audio(attempt_id, source):
         ) from error
     if grant != {"a": attempt_id, "s": source, "u": user.id}:
         raise Forbidden(N_("Press play again to hear the recording."), code="invalid_grant")
+    attempt = current_attempt(db.session, attempt_id, user, now())
+    db.session.commit()
+    if attempt.status != AttemptStatus.IN_PROGRESS:
+        raise Conflict(
+            N_("This attempt is finished; answers can no longer be changed."), code="attempt_closed"
+        )
     media = granted_audio(db.session, user, attempt_id, source)
     response = send_file(
         io.BytesIO(media.data),
         mimetype=media.mime_type,
         conditional=True,
-        etag=media.sha256,
+        etag=hashlib.sha256(f"{attempt_id}:{source}".encode()).hexdigest()[:32],
         max_age=0,
     )
     response.headers["Cache-Control"] = "private, no-store"

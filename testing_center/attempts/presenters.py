@@ -47,7 +47,7 @@ def audio_view(play: AttemptPlay | None) -> dict[str, Any] | None:
 def item_view(attempt_item: AttemptItem, plays: Mapping[str, AttemptPlay]) -> dict[str, Any]:
     """Return one item as the candidate sees it: content, saved response, flag, audio."""
     version = attempt_item.item_version
-    item_type = ITEM_TYPES[version.item.item_type]
+    item_type = ITEM_TYPES[version.item_type]
     response = attempt_item.response
     view = {
         "ref": attempt_item.ref,
@@ -206,7 +206,7 @@ def attempt_result(attempt: Attempt, blueprint: Blueprint, locale: str) -> dict[
 
 def preview_state(item: Item, version: ItemVersion) -> dict[str, Any]:
     """One version as a candidate would see it, for authors (recordings play directly)."""
-    item_type = ITEM_TYPES[item.item_type]
+    item_type = ITEM_TYPES[version.item_type]
     content = version.content
     view: dict[str, Any] = {
         "ref": "q1",
@@ -251,7 +251,7 @@ def attempt_review(attempt: Attempt, blueprint: Blueprint, locale: str) -> dict[
     items = []
     for attempt_item in attempt.items:
         version = attempt_item.item_version
-        item_type = ITEM_TYPES[version.item.item_type]
+        item_type = ITEM_TYPES[version.item_type]
         view = item_view(attempt_item, plays)
         view.pop("audio", None)
         view.pop("client_seq", None)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, selectinload, undefer
 from exam_templates.blueprint import Blueprint, parse_blueprint
 from exam_templates.models import ExamTemplate
 from exam_templates.services import build_form, current_templates
-from item_bank.models import Item, ItemVersion, Media
+from item_bank.models import ItemVersion, Media
 from item_bank.types import ITEM_TYPES
 from scoring.grading import ResponseToGrade, grade_responses
 from testing_center.accounts.models import User
@@ -266,11 +266,10 @@ def save_response(
     the finish scores, or it sees the attempt closed and is refused.
     """
     row = session.execute(
-        select(AttemptItem.id, AttemptItem.section_code, ItemVersion.content, Item.item_type)
+        select(AttemptItem.id, AttemptItem.section_code, ItemVersion.content, ItemVersion.item_type)
         .select_from(Attempt)
         .join(AttemptItem, AttemptItem.attempt_id == Attempt.id)
         .join(ItemVersion, ItemVersion.id == AttemptItem.item_version_id)
-        .join(Item, Item.id == ItemVersion.item_id)
         .where(Attempt.id == attempt_id, Attempt.user_id == user.id, AttemptItem.ref == item_ref)
         .with_for_update(read=True, of=Attempt)
     ).one_or_none()
@@ -279,6 +278,8 @@ def save_response(
         raise NotFound(N_("This attempt has no item with this reference."), code="item_not_found")
     attempt_item_id, section_code, content, item_type = row
     check_still_open(session, attempt_id, section_code, now)
+    if value in ("", [], {}):
+        value = None  # an emptied answer is no answer
     if value is not None:
         ITEM_TYPES[item_type].check_response(content, value)
     values: dict[str, Any] = {"value": value, "client_seq": client_seq, "saved_at": now}
@@ -415,10 +416,9 @@ def claim_for_finish(
 def saved_responses(session: Session, attempt: Attempt) -> list[ResponseToGrade]:
     """Read every presented item's key and stored response, in one query."""
     rows = session.execute(
-        select(AttemptItem.score_as, Item.item_type, ItemVersion.answer_key, Response.value)
+        select(AttemptItem.score_as, ItemVersion.item_type, ItemVersion.answer_key, Response.value)
         .join(Response, Response.attempt_item_id == AttemptItem.id)
         .join(ItemVersion, ItemVersion.id == AttemptItem.item_version_id)
-        .join(Item, Item.id == ItemVersion.item_id)
         .where(AttemptItem.attempt_id == attempt.id)
         .order_by(AttemptItem.position)
     )

@@ -20,7 +20,7 @@ from item_bank.authoring import (
     version_diff,
     version_document,
 )
-from item_bank.bundle import Bundle
+from item_bank.bundle import Bundle, load_yaml
 from item_bank.errors import InvalidItem, WorkflowError
 from item_bank.models import Item
 from item_bank.services import CLASSIFICATION_FIELDS, import_bundles, stored_media_for
@@ -58,11 +58,13 @@ def items():
 def parse_document(text: str) -> dict:
     """Read the edited YAML; one item mapping is expected."""
     try:
-        document = yaml.safe_load(text)
+        document = load_yaml(text)
     except yaml.YAMLError as error:
         raise InvalidItem([f"the document is not valid YAML: {error}"]) from error
     if not isinstance(document, dict):
         raise InvalidItem(["the document must be one item (a mapping of fields)"])
+    if not isinstance(document.get("ref"), str) or not 0 < len(document["ref"]) <= 64:
+        raise InvalidItem(["ref must be a text of 1 to 64 characters"])
     return document
 
 
@@ -160,11 +162,13 @@ def item_page(ref: str):
     )
 
 
-ACTIONS = {
-    "submit": lambda item, note: submit(db.session, item, current_user.id, now()),
-    "approve": lambda item, note: approve(db.session, item, current_user.id, now()),
-    "return": lambda item, note: return_to_author(db.session, item, current_user.id, note, now()),
-    "retire": lambda item, note: retire(db.session, item, current_user.id, now()),
+ACTIONS = {  # each acts on the version the person saw (the form names it)
+    "submit": lambda item, note, seen: submit(db.session, item, current_user.id, now(), seen),
+    "approve": lambda item, note, seen: approve(db.session, item, current_user.id, now(), seen),
+    "return": lambda item, note, seen: return_to_author(
+        db.session, item, current_user.id, note, now(), seen
+    ),
+    "retire": lambda item, note, seen: retire(db.session, item, current_user.id, now()),
 }
 
 
@@ -175,7 +179,7 @@ def review_action(ref: str, action: str):
         abort(404)
     item = item_or_404(ref)
     try:
-        ACTIONS[action](item, request.form.get("note", ""))
+        ACTIONS[action](item, request.form.get("note", ""), request.form.get("version", type=int))
     except WorkflowError as error:
         db.session.rollback()
         flash(str(error), "error")

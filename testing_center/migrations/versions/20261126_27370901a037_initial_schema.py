@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: bc53efee3972
+Revision ID: 27370901a037
 Revises:
-Create Date: 2026-11-26 18:09:18.102564
+Create Date: 2026-11-26 18:18:10.560357
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = 'bc53efee3972'
+revision = '27370901a037'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -134,7 +134,6 @@ def upgrade():
     op.create_table('item_enemies',
     sa.Column('item_id', sa.Integer(), nullable=False),
     sa.Column('enemy_id', sa.Integer(), nullable=False),
-    sa.CheckConstraint('item_id < enemy_id', name=op.f('ck_item_enemies_ordered')),
     sa.ForeignKeyConstraint(['enemy_id'], ['items.id'], name=op.f('fk_item_enemies_enemy_id_items')),
     sa.ForeignKeyConstraint(['item_id'], ['items.id'], name=op.f('fk_item_enemies_item_id_items')),
     sa.PrimaryKeyConstraint('item_id', 'enemy_id', name=op.f('pk_item_enemies'))
@@ -159,6 +158,7 @@ def upgrade():
     sa.Column('item_id', sa.Integer(), nullable=False),
     sa.Column('version_no', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('item_type', sa.String(length=32), nullable=False),
     sa.Column('content', sa.JSON(), nullable=False),
     sa.Column('answer_key', sa.JSON(), nullable=False),
     sa.Column('explanation', sa.JSON(), nullable=False),
