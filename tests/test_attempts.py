@@ -379,3 +379,11 @@ def test_no_keys_for_any_item_type(client, candidate, app):
         "matching",
         "true_false",
     }
+
+
+def test_emptied_answer_counts_as_unanswered(client, candidate):
+    """Saving an empty answer clears it: it is stored as no answer."""
+    state = start(client, candidate)
+    item = items_of(state)[0]
+    ack = save(client, candidate, state["id"], item["ref"], "", 1).json
+    assert ack["response"] is None

@@ -231,3 +231,48 @@ def test_sample_bank_follows_its_plan():
             and (topic is None or d["topic"] == topic)
         ]
         assert len(found) >= needed, (family, section, topic, len(found))
+
+
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [
+        ({"topic": "x" * 65}, "topic must have at most 64"),
+        ({"difficulty": {"p": float("nan")}}, "difficulty.p"),
+        ({"difficulty": {"irt": {"model": "2pl", "a": "high"}}}, "difficulty.irt.a"),
+        ({"difficulty": {"when": "2026-01-01"}}, "difficulty may hold p and irt only"),
+        (
+            {
+                "options": [
+                    {"id": "A", "html": None},
+                    {"id": "B", "html": "b"},
+                    {"id": "C", "html": "c"},
+                ]
+            },
+            "needs a short id and html text",
+        ),
+        (
+            {
+                "options": [
+                    {"id": True, "html": "a"},
+                    {"id": "B", "html": "b"},
+                    {"id": "C", "html": "c"},
+                ]
+            },
+            "needs a short id and html text",
+        ),
+        ({"language": ["x"]}, "language must be a language tag"),
+        ({"tags": ["ok", 3]}, "tags must be a list"),
+    ],
+)
+def test_metadata_is_checked_before_storing(override, fragment):
+    """Wrong types, lengths and non-finite numbers are refused with the field named."""
+    _, problems = validate_item(make_document(**override))
+    assert any(fragment in problem for problem in problems), problems
+
+
+def test_yaml_aliases_are_refused(tmp_path):
+    """YAML anchors and aliases (which can expand a small file enormously) are refused."""
+    path = tmp_path / "bomb.yaml"
+    path.write_text("a: &x [1, 2]\nitems: [*x]\n", encoding="utf-8")
+    with pytest.raises(InvalidItem, match="aliases"):
+        read_yaml_bundle(path)

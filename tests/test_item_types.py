@@ -174,3 +174,13 @@ def test_kana_folding():
     """Katakana folds onto hiragana; the long-vowel mark stays."""
     assert katakana_to_hiragana("コーヒー") == "こーひー"
     assert normalize_answer("Ｔｏｋｙｏ　　Ｓｔａｔｉｏｎ ") == "tokyo station"
+
+
+@pytest.mark.parametrize(
+    "response", [[1, "A", "B", "C"], [None, "A", "B", "C"], [["A"], "B", "C", "D"]]
+)
+def test_ordering_refuses_mixed_values(response):
+    """An ordering response with anything but fragment ids is invalid, not a crash."""
+    content, _ = clean(ORDER)
+    with pytest.raises(InvalidResponse):
+        ITEM_TYPES["ordering"].check_response(content, response)

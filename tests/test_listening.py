@@ -204,3 +204,11 @@ def test_stored_media_access(listening, client, app, make_staff):
     staff = app.test_client()
     staff.post("/login", data={"email": author.email, "password": PASSWORD})
     assert staff.get(f"/media/{audio_hash}").status_code == 200
+
+
+def test_grant_ends_with_the_attempt(listening, client):
+    """A grant cannot fetch the recording once the attempt is finished."""
+    headers, state = listening
+    url = play(client, headers, state, "q3").json["url"]
+    client.post(f"/api/v1/attempts/{state['id']}/finish", headers=headers)
+    assert client.get(url, headers=headers).status_code == 409

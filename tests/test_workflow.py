@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from item_bank.bundle import Bundle
-from item_bank.errors import WorkflowError
+from item_bank.errors import InvalidItem, WorkflowError
 from item_bank.services import approved_pool, import_bundles
 from item_bank.workflow import (
     approve,
@@ -124,3 +124,74 @@ def test_retired_items_leave_assembly(app, people):
         assert approved_pool(db.session, {}) == []
         with pytest.raises(WorkflowError):
             retire(db.session, item, author.id, NOW)
+
+
+def test_draft_of_another_type_leaves_approved_version_alone(
+    app, people, client, make_candidate, auth_headers
+):
+    """A draft that changes type and section does not change the approved version exams use."""
+    author, reviewer = people
+    with app.app_context():
+        import_bundles(db.session, [Bundle(items=[make_document()])], status="approved", now=NOW)
+        draft(
+            make_document(type="true_false", key=True, section="reading", options=None), author.id
+        )
+        pool = approved_pool(db.session, {"section": "script_vocabulary"})
+        assert [(e.item_ref, e.item_type) for e in pool] == [("t-001", "single_choice")]
+        item = item_by_ref(db.session, "t-001")
+        assert (item.item_type, item.section) == ("single_choice", "script_vocabulary")
+        submit_for_review(db.session, item, author.id, NOW)
+        approve(db.session, item, reviewer.id, NOW)
+        assert (item.item_type, item.section) == ("true_false", "reading")
+
+
+def test_an_editor_cannot_approve(app, people, make_staff):
+    """Whoever edited a draft cannot approve it, even if someone else created it."""
+    author, editor = people
+    third = make_staff(Role.AUTHOR)
+    with app.app_context():
+        draft(make_document(), author.id)
+        draft(make_document(key="D"), editor.id)
+        item = item_by_ref(db.session, "t-001")
+        submit_for_review(db.session, item, editor.id, NOW)
+        with pytest.raises(WorkflowError, match="second person"):
+            approve(db.session, item, editor.id, NOW)
+        approve(db.session, item, third.id, NOW)
+
+
+def test_approval_names_the_version_seen(app, people):
+    """Approving version 1 after version 2 replaced it is refused."""
+    author, reviewer = people
+    with app.app_context():
+        import_bundles(db.session, [Bundle(items=[make_document()])], status="approved", now=NOW)
+        draft(make_document(key="D"), author.id)
+        item = item_by_ref(db.session, "t-001")
+        submit_for_review(db.session, item, author.id, NOW, version_no=2)
+        with pytest.raises(WorkflowError, match="no longer the latest"):
+            approve(db.session, item, reviewer.id, NOW, version_no=1)
+
+
+def test_no_edits_while_in_review(app, people):
+    """A version in review cannot be changed by a draft import or edit."""
+    author, _ = people
+    with app.app_context():
+        draft(make_document(), author.id)
+        submit_for_review(db.session, item_by_ref(db.session, "t-001"), author.id, NOW)
+        with pytest.raises(InvalidItem, match="in review"):
+            draft(make_document(key="B"), author.id)
+
+
+def test_enemies_can_be_removed(app):
+    """An approved version without enemies drops the pairs its item named before."""
+    from item_bank.services import enemy_pairs
+
+    first = make_document(ref="e-1", enemies=["e-2"])
+    second = make_document(ref="e-2")
+    with app.app_context():
+        import_bundles(db.session, [Bundle(items=[first, second])], status="approved", now=NOW)
+        ids = [item_by_ref(db.session, r).id for r in ("e-1", "e-2")]
+        assert enemy_pairs(db.session, ids) == {tuple(sorted(ids))}
+        import_bundles(
+            db.session, [Bundle(items=[make_document(ref="e-1")])], status="approved", now=NOW
+        )
+        assert enemy_pairs(db.session, ids) == set()
