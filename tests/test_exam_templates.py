@@ -7,13 +7,23 @@ import datetime as dt
 
 import pytest
 import yaml
+from sqlalchemy import select
 
 from exam_templates.assembly import assemble_form
 from exam_templates.blueprint import parse_blueprint
 from exam_templates.errors import AssemblyError, InvalidTemplate
-from exam_templates.services import BLUEPRINTS_DIR, catalogue, load_templates
+from exam_templates.services import (
+    BLUEPRINTS_DIR,
+    build_form,
+    catalogue,
+    current_templates,
+    load_templates,
+    read_template_documents,
+)
+from item_bank.models import ItemVersion
 from item_bank.services import PoolEntry
 from testing_center.extensions import db
+from testing_center.seed import seed_content
 
 NOW = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
 SHIPPED = yaml.safe_load((BLUEPRINTS_DIR / "jft_basic_practice.yaml").read_text("utf-8"))
@@ -117,3 +127,131 @@ def test_changed_template_needs_new_version(app):
         with pytest.raises(InvalidTemplate, match="new version"):
             load_templates(db.session, [changed], now=NOW)
         assert load_templates(db.session, [SHIPPED], now=NOW) == 0
+
+
+ASSEMBLED_FROM_SAMPLES = {
+    "jft-basic",
+    "jft-basic-practice",
+    "jlpt-n5",
+    "jlpt-n4-practice",
+    "jlpt-n3-practice",
+    "jlpt-n2-practice",
+    "jlpt-n1-practice",
+    "ssw-nursing-care-practice",
+    "ssw-nursing-care-japanese-practice",
+    "ssw-food-service-practice",
+    "ssw-construction-practice",
+    "ssw-accommodation-practice",
+    "ssw-agriculture-practice",
+    "item-types-tour",
+}
+
+
+def test_every_shipped_template_validates():
+    """Each shipped template parses; full JLPT forms keep the official clocks."""
+    blueprints = {
+        b.code: b
+        for b in map(
+            parse_blueprint, read_template_documents(sorted(BLUEPRINTS_DIR.glob("*.yaml")))
+        )
+    }
+    assert set(blueprints) >= ASSEMBLED_FROM_SAMPLES
+    n4 = blueprints["jlpt-n4"]
+    assert [s.duration_seconds // 60 for s in n4.sections] == [25, 55, 35]
+    assert n4.scoring_sections == ["lk_reading", "listening"]
+    n1 = blueprints["jlpt-n1"]
+    assert [s.duration_seconds // 60 for s in n1.sections] == [110, 55]
+    assert n1.scoring_sections == ["language_knowledge", "reading", "listening"]
+    assert blueprints["jft-basic"].duration_seconds == 3600
+
+
+def test_sample_bank_assembles_the_promised_forms(app):
+    """Full JFT-Basic and JLPT N5 forms and every practice variant assemble from the
+    samples; the other full forms say what the bank lacks."""
+    with app.app_context():
+        seed_content(db.session, NOW)
+        entries = {entry.template.code: entry for entry in catalogue(db.session)}
+        for code, entry in entries.items():
+            if code in ASSEMBLED_FROM_SAMPLES:
+                assert entry.available, (code, entry.unavailable_reason)
+                form = build_form(db.session, entry.template, seed=7)
+                assert sum(len(s.items) for s in form.sections) == entry.blueprint.item_count
+            else:
+                assert not entry.available
+                assert "the bank has" in entry.unavailable_reason
+        db.session.rollback()
+
+
+def test_sets_stay_whole_and_in_order(app):
+    """Items sharing a passage are drawn together, in order, in the N5 form."""
+    with app.app_context():
+        seed_content(db.session, NOW, samples=["jlpt_n5", "jlpt_n5_listening"])
+        template = next(t for t in current_templates(db.session) if t.code == "jlpt-n5")
+        form = build_form(db.session, template, seed=3)
+        refs = {
+            v.id: (v.item.ref, v.item.group_ref) for v in db.session.scalars(select(ItemVersion))
+        }
+        grouped = [
+            refs[i.version_id] for s in form.sections for i in s.items if refs[i.version_id][1]
+        ]
+        groups = [group for _, group in grouped]
+        for group in set(groups):
+            positions = [n for n, g in enumerate(groups) if g == group]
+            assert positions == list(range(positions[0], positions[0] + len(positions)))
+        db.session.rollback()
+
+
+def test_enemies_never_share_a_form():
+    """Two enemy items are never drawn into one form."""
+    blueprint = parse_blueprint(SHIPPED)
+    pool_by_part = pools(4)
+    first, second = pool_by_part[(0, 0)][0], pool_by_part[(0, 0)][1]
+    pair = (min(first.item_id, second.item_id), max(first.item_id, second.item_id))
+    for seed in range(20):
+        with pytest.raises(AssemblyError):
+            assemble_form(blueprint, pool_by_part, seed, enemies={pair})
+    roomy = pools(6)
+    pair = (
+        min(roomy[(0, 0)][0].item_id, roomy[(0, 0)][1].item_id),
+        max(roomy[(0, 0)][0].item_id, roomy[(0, 0)][1].item_id),
+    )
+    for seed in range(20):
+        form = assemble_form(blueprint, roomy, seed, enemies={pair})
+        chosen = {i.item_id for i in form.sections[0].items}
+        assert not set(pair) <= chosen
+
+
+def test_exposure_control_prefers_unseen_items():
+    """Items shown less often are chosen first."""
+    blueprint = parse_blueprint(SHIPPED)
+    pool_by_part = pools(8)
+    seen = {entry.item_id: 5 for entry in pool_by_part[(0, 0)][:4]}
+    form = assemble_form(blueprint, pool_by_part, 1, exposure=seen)
+    assert not {i.item_id for i in form.sections[0].items} & set(seen)
+
+
+def test_topic_balance_spreads_items():
+    """With balance: topic, a part takes items from every topic before repeating one."""
+    document = copy.deepcopy(SHIPPED)
+    document["sections"][0]["select"]["count"] = 4
+    document["sections"][0]["parts"] = [
+        {"select": {"section": "script_vocabulary"}, "count": 4, "balance": "topic"}
+    ]
+    del document["sections"][0]["select"]
+    blueprint = parse_blueprint(document)
+    entries = [
+        PoolEntry(
+            item_id=n,
+            item_ref=f"r{n:02d}",
+            version_id=n,
+            item_type="single_choice",
+            topic=f"topic{n % 4}",
+            option_ids=("A", "B", "C"),
+        )
+        for n in range(16)
+    ]
+    pool_by_part = {**pools(), (0, 0): entries}
+    for seed in range(5):
+        form = assemble_form(blueprint, pool_by_part, seed)
+        topics = {f"topic{i.item_id % 4}" for i in form.sections[0].items}
+        assert len(topics) == 4
