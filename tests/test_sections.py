@@ -1,0 +1,215 @@
+"""Section clocks: one shared clock or one per section, breaks, closing and moving on."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from exam_templates.services import load_templates
+from testing_center.extensions import db
+
+from .test_attempts import items_of
+
+NOW = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
+
+
+def tour_template(code, clock, navigation=None, break_seconds=0):
+    document = {
+        "code": code,
+        "version": 1,
+        "title": {"en": code},
+        "modes": ["practice"],
+        "clock": {"kind": clock, "break_seconds": break_seconds},
+        "shuffle": {"items": False, "options": False},
+        "sections": [
+            {
+                "code": "reading",
+                "title": {"en": "Reading"},
+                "parts": [
+                    {"select": {"exam_family": "tour", "section": "tour_reading"}, "count": 2}
+                ],
+            },
+            {
+                "code": "skills",
+                "title": {"en": "Skills"},
+                "parts": [
+                    {
+                        "select": {"exam_family": "tour", "section": "tour_skills"},
+                        "count": 2,
+                        "score_as": "reading",
+                    }
+                ],
+            },
+        ],
+        "scoring": {"rule": "percent", "pass_percent": 60},
+    }
+    if clock == "per_section":
+        for section, seconds in zip(document["sections"], (120, 60), strict=True):
+            section["duration_seconds"] = seconds
+    else:
+        document["clock"]["duration_seconds"] = 300
+    if navigation:
+        document["navigation"] = navigation
+    return document
+
+
+@pytest.fixture
+def exam(app, client, make_candidate, auth_headers, seeded):
+    """Start an attempt at a two-section template built over the tour items."""
+
+    def start(document):
+        with app.app_context():
+            load_templates(db.session, [document], now=NOW)
+            db.session.commit()
+        headers = auth_headers(make_candidate())
+        state = client.post(
+            "/api/v1/attempts", json={"exam_code": document["code"]}, headers=headers
+        ).json
+        return headers, state
+
+    return start
+
+
+def get(client, headers, state):
+    return client.get(f"/api/v1/attempts/{state['id']}", headers=headers).json
+
+
+def save(client, headers, state, item, seq=1):
+    return client.put(
+        f"/api/v1/attempts/{state['id']}/responses/{item['ref']}",
+        json={"response": first_answer(item), "client_seq": seq},
+        headers=headers,
+    )
+
+
+def first_answer(item):
+    if item["type"] == "true_false":
+        return True
+    if item["type"] == "multiple_response":
+        return [item["options"][0]["id"]]
+    if item["type"] == "ordering":
+        return [o["id"] for o in item["options"]]
+    return item["options"][0]["id"]
+
+
+def test_per_section_clock_closes_and_moves_on(exam, client, clock):
+    """When section 1's time is up it closes, its saves are refused, section 2 runs."""
+    headers, state = exam(tour_template("clocked", "per_section"))
+    assert [s["status"] for s in state["sections"]] == ["open", "waiting"]
+    assert state["remaining_seconds"] == 120
+    assert state["sections"][1]["items"] == []  # no looking ahead
+    first = state["sections"][0]["items"][0]
+    assert save(client, headers, state, first).status_code == 200
+    clock.advance(seconds=121)
+    moved = get(client, headers, state)
+    assert [s["status"] for s in moved["sections"]] == ["finished", "open"]
+    assert moved["current_section"]["code"] == "skills"
+    assert moved["remaining_seconds"] == 59  # section 2 started when section 1 ended
+    late = save(client, headers, state, first, seq=2)
+    assert late.status_code == 409
+    assert late.json["error"]["code"] == "section_closed"
+    second = moved["sections"][1]["items"][0]
+    assert save(client, headers, state, second).status_code == 200
+
+
+def test_saves_to_a_waiting_section_refused(exam, client):
+    """An item of a section that has not started cannot be answered."""
+    headers, state = exam(tour_template("clocked2", "per_section"))
+    with_items = get(client, headers, state)
+    assert with_items["sections"][1]["items"] == []
+    response = client.put(
+        f"/api/v1/attempts/{state['id']}/responses/q3",
+        json={"response": True, "client_seq": 1},
+        headers=headers,
+    )
+    assert response.status_code == 409
+    assert response.json["error"]["code"] == "section_not_open"
+
+
+def test_finish_section_early_then_last_finishes_attempt(exam, client, clock):
+    """Finishing a section opens the next at once; finishing the last ends the attempt."""
+    headers, state = exam(tour_template("clocked3", "per_section"))
+    clock.advance(seconds=30)
+    after = client.post(
+        f"/api/v1/attempts/{state['id']}/sections/reading/finish", headers=headers
+    ).json
+    assert [s["status"] for s in after["sections"]] == ["finished", "open"]
+    assert after["remaining_seconds"] == 60
+    again = client.post(f"/api/v1/attempts/{state['id']}/sections/reading/finish", headers=headers)
+    assert again.status_code == 409
+    assert again.json["error"]["code"] == "section_not_open"
+    done = client.post(
+        f"/api/v1/attempts/{state['id']}/sections/skills/finish", headers=headers
+    ).json
+    assert done["status"] == "finished"
+    result = client.get(f"/api/v1/attempts/{state['id']}/result", headers=headers).json
+    assert result["finish_reason"] == "candidate"
+
+
+def test_break_between_sections(exam, client, clock):
+    """After a section there is a break; the next starts when it ends or when asked."""
+    headers, state = exam(tour_template("breaks", "per_section", break_seconds=300))
+    after = client.post(
+        f"/api/v1/attempts/{state['id']}/sections/reading/finish", headers=headers
+    ).json
+    assert after["current_section"]["status"] == "break"
+    assert after["current_section"]["break_until"].startswith("2026-11-26T09:05:00")
+    clock.advance(seconds=100)
+    started = client.post(
+        f"/api/v1/attempts/{state['id']}/sections/skills/start", headers=headers
+    ).json
+    assert started["current_section"]["status"] == "open"
+    assert started["remaining_seconds"] == 60
+
+
+def test_break_ends_by_itself(exam, client, clock):
+    """A candidate away during the break finds the next section running on return."""
+    headers, state = exam(tour_template("breaks2", "per_section", break_seconds=300))
+    clock.advance(seconds=120 + 300 + 10)
+    later = get(client, headers, state)
+    assert [s["status"] for s in later["sections"]] == ["finished", "open"]
+    assert later["remaining_seconds"] == 50
+
+
+def test_all_time_used_finishes_the_attempt(exam, client, clock):
+    """When the last section's clock runs out, the attempt is finished and scored."""
+    headers, state = exam(tour_template("clocked4", "per_section"))
+    clock.advance(seconds=181)
+    final = get(client, headers, state)
+    assert final["status"] == "finished"
+    result = client.get(f"/api/v1/attempts/{state['id']}/result", headers=headers).json
+    assert result["finish_reason"] == "deadline"
+    assert [s["code"] for s in result["sections"]] == ["reading"]  # both sections score here
+
+
+def test_shared_clock_free_navigation(exam, client):
+    """With one shared clock and free navigation every section is open at once."""
+    headers, state = exam(tour_template("shared", "shared"))
+    assert [s["status"] for s in state["sections"]] == ["open", "open"]
+    assert len(items_of(state)) == 4
+    closed = client.post(
+        f"/api/v1/attempts/{state['id']}/sections/reading/finish", headers=headers
+    ).json
+    assert [s["status"] for s in closed["sections"]] == ["finished", "open"]
+    assert closed["remaining_seconds"] == 300
+
+
+def test_shared_clock_sequential(exam, client, clock):
+    """Sequential sections on a shared clock open one after another, same deadline."""
+    headers, state = exam(tour_template("sharedseq", "shared", navigation="sequential"))
+    assert [s["status"] for s in state["sections"]] == ["open", "waiting"]
+    clock.advance(seconds=100)
+    moved = client.post(
+        f"/api/v1/attempts/{state['id']}/sections/reading/finish", headers=headers
+    ).json
+    assert moved["remaining_seconds"] == 200
+
+
+def test_per_section_templates_must_be_sequential():
+    """A template with section clocks cannot allow free movement."""
+    from exam_templates.blueprint import parse_blueprint
+    from exam_templates.errors import InvalidTemplate
+
+    with pytest.raises(InvalidTemplate, match="navigation sequential"):
+        parse_blueprint(tour_template("bad", "per_section", navigation="free"))
