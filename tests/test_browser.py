@@ -272,3 +272,43 @@ def test_every_item_type_in_the_browser(page, live_server, make_candidate, app):
     page.click("#finish-confirm")
     page.wait_for_url(re.compile(r"/attempts/\w+/result$"))
     assert re.search(r"Your score: \d+ of 15", page.text_content("#score"))
+
+
+def test_jlpt_style_sections_with_listening(page, live_server, make_candidate, app, clock):
+    """A JLPT-style practice test: sections in order, each finished in turn, a recording
+    played in the listening section, then a result on the scaled scoring sections."""
+    from testing_center.extensions import db
+    from testing_center.seed import seed_content
+
+    with app.app_context():
+        seed_content(db.session, clock(), samples=["jlpt_n4_n1"])
+        db.session.commit()
+    sign_in_and_start(page, live_server, make_candidate(), exam="jlpt-n4-practice")
+    tabs = page.locator("#section-tabs .tab")
+    assert tabs.count() == 3
+    assert (
+        page.locator("#section-tabs .tab[aria-current]")
+        .text_content()
+        .startswith("Language Knowledge (Vocabulary)")
+    )
+    assert page.text_content("#question-number") == "Question 1 of 4"
+    answer_current_question(page)
+    for _ in range(2):  # vocabulary, then grammar and reading
+        page.click("#finish-section")
+        page.click("#finish-section-confirm")
+        page.wait_for_function("() => document.querySelector('#section-tabs .tab.finished')")
+    wait_ready(page)
+    page.wait_for_selector("#section-tabs .tab[aria-current]:has-text('Listening')")
+    assert page.locator("#section-tabs .tab.finished").count() == 2
+    page.click("#item-audio .play")
+    page.wait_for_function(
+        "() => !document.querySelector('#item-audio .plays-left').textContent"
+        ".startsWith('Plays left: 1')"
+    )
+    assert page.locator("#item-audio .play").is_disabled()
+    answer_current_question(page)
+    page.click("#finish")
+    page.click("#finish-confirm")
+    page.wait_for_url(re.compile(r"/attempts/\w+/result$"))
+    assert "scale 0-180" in page.text_content("#score")
+    assert page.locator(".sections-table tbody tr").count() == 2

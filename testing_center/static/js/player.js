@@ -18,6 +18,10 @@
 
   let items = [];            // flat list of items in form order, each with its section
   let stimuli = {};          // shared passages and conversations by key ("s1")
+  let sections = [];         // every section with its status (open, waiting, break, finished)
+  let currentCode = null;    // the section the clock is counting for
+  let sectionPhase = null;   // its status: "open" or "break"
+  let advancing = false;     // a time-up reload is under way
   let current = 0;           // index into items
   let lastSeq = 0;           // highest client_seq used or seen
   let deadlinePerf = 0;      // performance.now() value at which time is up
@@ -59,8 +63,21 @@
     if (left === 0 && !closed) timeUp();
   }
 
-  function timeUp() {
-    endAttempt(strings.timeUp);
+  /* The clock shows the current section's time (or the break). At zero the server has
+   * moved on: a section ends and the next begins, or the whole test is over. */
+  async function timeUp() {
+    if (advancing) return;
+    const position = sections.findIndex((section) => section.code === currentCode);
+    const more = sections.slice(position + 1).some((section) => section.status !== "finished");
+    if (sectionPhase !== "break" && !more) return endAttempt(strings.timeUp);
+    advancing = true;
+    try {
+      await flush();
+      if (sectionPhase !== "break") showStatus(strings.sectionTimeUp, "saved");
+      await reload();
+    } finally {
+      advancing = false;
+    }
   }
 
   /* ---- state ---------------------------------------------------------------- */
@@ -75,16 +92,61 @@
       window.location.href = config.resultUrl;
       return;
     }
-    anchorClock(state.remaining_seconds, sentAt, receivedAt);
+    applyState(state, sentAt, receivedAt);
+  }
+
+  /* Take a state from the server: the clock, the sections, and the open sections' items. */
+  function applyState(state, sentAt, receivedAt) {
+    const current = state.current_section || {};
+    sectionPhase = current.status;
+    currentCode = current.code;
+    sections = state.sections;
+    if (sectionPhase === "break") {
+      anchorClock(secondsUntil(current.break_until, state.server_time), sentAt, receivedAt);
+    } else {
+      anchorClock(state.remaining_seconds, sentAt, receivedAt);
+    }
     stimuli = state.stimuli || {};
     items = [];
     for (const section of state.sections) {
+      if (section.status !== "open") continue;
       for (const item of section.items) {
-        items.push(Object.assign({ sectionTitle: section.title }, item));
+        items.push(Object.assign({ sectionTitle: section.title, section: section.code }, item));
         lastSeq = Math.max(lastSeq, item.client_seq);
       }
     }
     restorePending();
+  }
+
+  function secondsUntil(until, serverTime) {
+    return Math.max(0, Math.ceil((Date.parse(until) - Date.parse(serverTime)) / 1000));
+  }
+
+  /* Ask the server for the state again and show it (after a section step or time-up). */
+  async function reload() {
+    const sentAt = performance.now();
+    const response = await request("GET", config.stateUrl);
+    const receivedAt = performance.now();
+    if (!response.ok) return;
+    const state = await response.json();
+    if (state.status !== "in_progress") { closed = true; window.location.href = config.resultUrl; return; }
+    applyState(state, sentAt, receivedAt);
+    renderAll(0);
+  }
+
+  async function sectionStep(url) {
+    await flush();
+    const sentAt = performance.now();
+    const response = await request("POST", url);
+    const receivedAt = performance.now();
+    const state = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      showStatus((state.error && state.error.message) || strings.finishFailed, "error");
+      return;
+    }
+    if (state.status !== "in_progress") { closed = true; window.location.href = config.resultUrl; return; }
+    applyState(state, sentAt, receivedAt);
+    renderAll(0);
   }
 
   function restorePending() {
@@ -400,10 +462,52 @@
     player.play().catch((error) => { info.textContent = format(strings.playFailed, { reason: error.message }); });
   }
 
+  function renderAll(index) {
+    renderTabs();
+    const onBreak = sectionPhase === "break";
+    $("break-screen").hidden = !onBreak;
+    $("question").hidden = onBreak || !items.length;
+    $("question-grid").hidden = onBreak || config.preview;
+    $("finish-section").hidden = onBreak || config.preview || !items.length || sections.length < 2;
+    if (onBreak) {
+      const next = sections.find((section) => section.code === currentCode);
+      $("break-next").textContent = next ? next.title : "";
+      $("section-name").textContent = strings.breakTitle;
+      $("question-number").textContent = "";
+      return;
+    }
+    if (items.length) show(index);
+  }
+
+  function renderTabs() {
+    const tabs = $("section-tabs");
+    tabs.replaceChildren();
+    tabs.hidden = config.preview || sections.length < 2;
+    for (const section of sections) {
+      const first = items.findIndex((item) => item.section === section.code);
+      const tab = element("button", { type: "button", className: "tab " + section.status,
+                                      textContent: section.title, disabled: first < 0 });
+      if (section.code === (items[current] || {}).section) tab.setAttribute("aria-current", "true");
+      tab.title = strings["section_" + section.status] || section.status;
+      tab.addEventListener("click", () => show(first));
+      tabs.append(tab);
+    }
+  }
+
+  function openFinishSectionDialog() {
+    const code = (items[current] || {}).section;
+    const unanswered = items.filter((item) => item.section === code && item.response === null).length;
+    $("finish-section-summary").textContent = unanswered
+      ? format(strings.unanswered, { n: unanswered }) : strings.allAnswered;
+    $("finish-section-dialog").dataset.section = code;
+    $("finish-section-dialog").showModal();
+  }
+
   function show(index) {
     current = Math.max(0, Math.min(items.length - 1, index));
     renderQuestion();
     renderGrid();
+    renderTabs();
   }
 
   /* Record the current item's answer (null when cleared) and save it. */
@@ -442,6 +546,14 @@
     item.flagged = value;
     renderGrid();
     queueSave(item);
+  }
+
+  /* Text size for the question area, remembered on this computer. */
+  function zoom(step) {
+    const stored = Number(window.localStorage.getItem("tc-zoom")) || 1;
+    const size = Math.min(1.8, Math.max(0.8, Math.round((stored + step) * 10) / 10));
+    try { window.localStorage.setItem("tc-zoom", String(size)); } catch (e) { /* private mode */ }
+    $("question").style.setProperty("--zoom", String(size));
   }
 
   /* ---- finishing ------------------------------------------------------------ */
@@ -488,11 +600,24 @@
     $("next").addEventListener("click", () => show(current + 1));
     $("flag").addEventListener("change", (event) => toggleFlag(event.target.checked));
     $("finish").addEventListener("click", openFinishDialog);
+    $("finish-section").addEventListener("click", openFinishSectionDialog);
+    $("finish-section-dialog").addEventListener("close", () => {
+      const dialog = $("finish-section-dialog");
+      if (dialog.returnValue === "confirm") {
+        sectionStep(config.sectionUrl.replace("__SECTION__", dialog.dataset.section) + "/finish");
+      }
+    });
+    $("break-start").addEventListener("click", () =>
+      sectionStep(config.sectionUrl.replace("__SECTION__", currentCode) + "/start"));
+    $("zoom-in").addEventListener("click", () => zoom(0.1));
+    $("zoom-out").addEventListener("click", () => zoom(-0.1));
+    zoom(0);
     $("finish-dialog").addEventListener("close", () => {
       if ($("finish-dialog").returnValue === "confirm") finish();
     });
     document.addEventListener("keydown", (event) => {
-      if (event.altKey || event.ctrlKey || event.metaKey || $("finish-dialog").open) return;
+      if (event.altKey || event.ctrlKey || event.metaKey || $("finish-dialog").open ||
+          $("finish-section-dialog").open || sectionPhase === "break") return;
       if (event.target instanceof HTMLSelectElement) return;
       if (event.target instanceof HTMLInputElement && event.target.type !== "radio" &&
           event.target.type !== "checkbox") return;
@@ -526,7 +651,14 @@
       if (!response.ok) return;
       const state = await response.json();
       if (state.status !== "in_progress") { closed = true; window.location.href = config.resultUrl; return; }
-      anchorClock(state.remaining_seconds, sentAt, receivedAt);
+      if (state.current_section.code !== currentCode || state.current_section.status !== sectionPhase) {
+        applyState(state, sentAt, receivedAt);
+        renderAll(0);
+      } else {
+        anchorClock(sectionPhase === "break"
+          ? secondsUntil(state.current_section.break_until, state.server_time)
+          : state.remaining_seconds, sentAt, receivedAt);
+      }
     } catch (e) { /* offline: keep counting on the local anchor */ }
   }
 
@@ -537,9 +669,8 @@
       showStatus(strings.loadFailed, "error");
       return;
     }
-    if (!items.length) return;
     bindControls();
-    show(0);
+    renderAll(0);
     $("player").dataset.state = "ready";
     if (config.preview) return;
     showStatus(Object.keys(pending).length ? strings.saving : strings.saved,
