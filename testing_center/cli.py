@@ -9,10 +9,20 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from flask_migrate import upgrade
+from sqlalchemy import select
 from tqdm import tqdm
 from werkzeug.serving import run_simple
 
+from exam_templates.blueprint import parse_blueprint
+from exam_templates.errors import AssemblyError, InvalidTemplate
+from exam_templates.services import (
+    BLUEPRINTS_DIR,
+    build_form,
+    current_templates,
+    read_template_documents,
+)
 from item_bank.errors import InvalidItem
+from item_bank.models import Item, ItemVersion
 from item_bank.qti import write_qti_package
 from item_bank.services import export_bundle, import_bundles, read_bundles
 from testing_center.accounts.models import Role
@@ -30,6 +40,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(seed)
     app.cli.add_command(users)
     app.cli.add_command(items)
+    app.cli.add_command(templates)
 
 
 def run_seed() -> None:
@@ -168,3 +179,71 @@ def export_items_command(out: Path, **filters: str | None) -> None:
         f"wrote {len(bundle.items)} items, {len(bundle.stimuli)} stimuli and "
         f"{len(bundle.media)} media files to {out}"
     )
+
+
+@click.group()
+def templates() -> None:
+    """Check exam templates and try assembling forms from the bank."""
+
+
+@templates.command("validate")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+def validate_templates(paths: tuple[Path, ...]) -> None:
+    """Validate template files (default: the shipped ones); every problem is listed."""
+    failed = 0
+    for path in paths or sorted(BLUEPRINTS_DIR.glob("*.yaml")):
+        try:
+            blueprint = parse_blueprint(read_template_documents([path])[0])
+        except InvalidTemplate as error:
+            failed += 1
+            click.echo(f"{path}: INVALID", err=True)
+            for problem in error.problems:
+                click.echo(f"  {problem}", err=True)
+            continue
+        click.echo(
+            f"{path}: ok ({blueprint.code} v{blueprint.version}, "
+            f"{blueprint.item_count} items, {blueprint.duration_seconds // 60} min)"
+        )
+    if failed:
+        raise click.ClickException(f"{failed} template(s) invalid")
+
+
+@templates.command("assemble")
+@click.argument("code")
+@click.option(
+    "--forms",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 50),
+    help="parallel forms, drawn to overlap as little as the bank allows",
+)
+@click.option("--seed", default=1, show_default=True, type=int)
+@with_appcontext
+def assemble_templates(code: str, forms: int, seed: int) -> None:
+    """Assemble forms of a template from the current bank (nothing is stored)."""
+    template = next((t for t in current_templates(db.session) if t.code == code), None)
+    if template is None:
+        raise click.ClickException(f"no template {code!r}")
+    shown: dict[int, int] = {}
+    refs = dict(db.session.execute(select(ItemVersion.id, Item.ref).join(Item)).all())
+    drawn = []
+    for number in range(forms):
+        try:
+            form = build_form(
+                db.session,
+                template,
+                seed + number,
+                exposure=lambda ids: {i: shown.get(i, 0) for i in ids},
+            )
+        except AssemblyError as error:
+            raise click.ClickException(str(error)) from error
+        items = [item for section in form.sections for item in section.items]
+        for item in items:
+            shown[item.item_id] = shown.get(item.item_id, 0) + 1
+        drawn.append({refs[item.version_id] for item in items})
+        click.echo(f"form {number + 1} (seed {seed + number}):")
+        for section in form.sections:
+            click.echo(f"  {section.code}: " + " ".join(refs[i.version_id] for i in section.items))
+    if forms > 1:
+        overlaps = [len(a & b) / len(a) for i, a in enumerate(drawn) for b in drawn[i + 1 :]]
+        click.echo(f"mean overlap between forms: {100 * sum(overlaps) / len(overlaps):.0f}%")

@@ -185,3 +185,29 @@ def test_items_import_default_is_draft(runner, app):
     runner.invoke(args=["items", "import", str(TOUR)])
     with app.app_context():
         assert set(db.session.scalars(select(ItemVersion.status))) == {"draft"}
+
+
+def test_templates_validate(runner, tmp_path):
+    """`templates validate` checks the shipped files, and lists every problem of a bad one."""
+    shipped = runner.invoke(args=["templates", "validate"])
+    assert shipped.exit_code == 0, shipped.output
+    assert "jlpt_n5.yaml: ok (jlpt-n5 v1, 67 items, 90 min)" in shipped.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("code: x\nversion: 0\nmodes: [online]\n", encoding="utf-8")
+    result = runner.invoke(args=["templates", "validate", str(bad)])
+    assert result.exit_code == 1
+    assert "version must be a whole number" in result.output
+    assert "modes must be" in result.output
+
+
+def test_templates_assemble_parallel_forms(runner, app):
+    """`templates assemble` draws parallel forms with as little overlap as the bank allows,
+    and names what the bank lacks for a form it cannot build."""
+    runner.invoke(args=["seed"])
+    result = runner.invoke(args=["templates", "assemble", "jft-basic-practice", "--forms", "3"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("form ") == 3
+    assert "mean overlap between forms: 0%" in result.output
+    short = runner.invoke(args=["templates", "assemble", "jlpt-n1"])
+    assert short.exit_code == 1
+    assert "the bank has" in short.output
