@@ -94,3 +94,13 @@ def test_review_only_for_practice_only_templates():
     document = {**copy.deepcopy(SHIPPED), "modes": ["practice", "proctored"], "review": True}
     with pytest.raises(InvalidTemplate, match="only practice-only templates"):
         parse_blueprint(document)
+
+
+def test_review_summarises_what_to_study(client, tour):
+    """The review adds points per section and topic, weakest first."""
+    headers, state = tour
+    client.post(f"/api/v1/attempts/{state['id']}/finish", headers=headers)
+    study = client.get(f"/api/v1/attempts/{state['id']}/review", headers=headers).json["study"]
+    assert sum(row["items"] for row in study) == 15
+    assert [row["percent"] for row in study] == sorted(row["percent"] for row in study)
+    assert {"section", "topic", "points", "items", "percent"} == set(study[0])

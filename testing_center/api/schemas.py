@@ -225,7 +225,19 @@ class ReviewItemSchema(AttemptItemSchema):
         exclude = ("audio", "client_seq")
 
 
+class StudyRowSchema(Schema):
+    section = fields.String()
+    topic = fields.String()
+    points = fields.Float()
+    items = fields.Integer()
+    percent = fields.Integer()
+
+
 class ReviewSchema(Schema):
+    study = fields.List(
+        fields.Nested(StudyRowSchema),
+        metadata={"description": "per section and topic, weakest first"},
+    )
     attempt_id = fields.String()
     exam = fields.Nested(ExamRefSchema)
     items = fields.List(fields.Nested(ReviewItemSchema))

@@ -284,4 +284,25 @@ def attempt_review(attempt: Attempt, blueprint: Blueprint, locale: str) -> dict[
         "exam": exam_summary(blueprint, locale),
         "items": items,
         "stimuli": stimuli,
+        "study": study_summary(attempt, items),
     }
+
+
+def study_summary(attempt: Attempt, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Points per section and topic, weakest first: what to study next."""
+    totals: dict[tuple[str, str], list[float]] = {}
+    for attempt_item, view in zip(attempt.items, items, strict=True):
+        topic = attempt_item.item_version.details["classification"]["topic"]
+        earned, count = totals.setdefault((view["section"], topic), [0.0, 0])
+        totals[(view["section"], topic)] = [earned + view["credit"], count + 1]
+    rows = [
+        {
+            "section": section,
+            "topic": topic.replace("_", " "),
+            "points": round(earned, 2),
+            "items": count,
+            "percent": round(100 * earned / count),
+        }
+        for (section, topic), (earned, count) in totals.items()
+    ]
+    return sorted(rows, key=lambda row: (row["percent"], row["section"], row["topic"]))
