@@ -132,7 +132,9 @@ def test_candidate_takes_practice_exam(page, live_server, make_candidate, clock)
     assert page.text_content("#timer") in ("12:55", "12:54")
 
     page.click("#finish")
-    assert "9 questions are not answered" in page.text_content("#finish-summary")
+    summary = page.text_content("#finish-summary")
+    assert "9 questions are not answered" in summary
+    assert "Questions: 4, 5, 6, 7, 8, 9, 10, 11, 12" in summary
     page.click("#finish-confirm")
     page.wait_for_url(re.compile(r"/attempts/\w+/result$"))
     score = page.text_content("#score")

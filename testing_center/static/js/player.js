@@ -496,9 +496,7 @@
 
   function openFinishSectionDialog() {
     const code = (items[current] || {}).section;
-    const unanswered = items.filter((item) => item.section === code && item.response === null).length;
-    $("finish-section-summary").textContent = unanswered
-      ? format(strings.unanswered, { n: unanswered }) : strings.allAnswered;
+    $("finish-section-summary").textContent = unansweredSummary(code);
     $("finish-section-dialog").dataset.section = code;
     $("finish-section-dialog").showModal();
   }
@@ -558,10 +556,19 @@
 
   /* ---- finishing ------------------------------------------------------------ */
 
+  /* Which questions (by their number on screen) are still unanswered. */
+  function unansweredSummary(inSection) {
+    const numbers = items
+      .map((item, index) => ({ item, number: index + 1 }))
+      .filter(({ item }) => item.response === null && (!inSection || item.section === inSection))
+      .map(({ number }) => number);
+    if (!numbers.length) return strings.allAnswered;
+    return format(strings.unanswered, { n: numbers.length }) + " " +
+      format(strings.unansweredList, { list: numbers.join(", ") });
+  }
+
   function openFinishDialog() {
-    const unanswered = items.filter((item) => item.response === null).length;
-    $("finish-summary").textContent = unanswered
-      ? format(strings.unanswered, { n: unanswered }) : strings.allAnswered;
+    $("finish-summary").textContent = unansweredSummary(null);
     $("finish-dialog").showModal();
   }
 
