@@ -195,6 +195,9 @@ def _parse_clock(document: Mapping[str, Any], problems: list[str]) -> tuple[str,
     if isinstance(breaks, bool) or not isinstance(breaks, int) or not 0 <= breaks <= 3600:
         problems.append("clock.break_seconds must be a whole number from 0 to 3600")
         breaks = 0
+    if breaks and kind != "per_section":
+        problems.append("clock.break_seconds belongs to per_section clocks only")
+        breaks = 0
     return kind, duration, breaks
 
 

@@ -13,14 +13,16 @@ The linear map is a raw-to-scale conversion for fixed forms; IRT scaling is a la
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, Protocol
 
 from scoring.errors import InvalidScoringRule
 from scoring.grading import GradedResponse
 
-SCORING_VERSION = "2"
+SCORING_VERSION = "3"
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,18 @@ def raw_sections(graded: Sequence[GradedResponse], codes: Sequence[str]) -> list
         )
         for code in codes
     ]
+
+
+def scaled_share(scale: float, points: float, maximum: float) -> int:
+    """``scale * points / maximum`` rounded half up, computed exactly.
+
+    Python's ``round`` sends halves to the even neighbour; a candidate exactly half a point
+    from a pass mark or a sectional minimum must get it, the same on every run.
+    """
+    if not maximum:
+        return 0
+    value = Fraction(scale) * Fraction(points) / Fraction(maximum)
+    return math.floor(value + Fraction(1, 2))
 
 
 def number(
@@ -258,13 +272,12 @@ class Scaled:
             if spec is None:
                 sections.append(raw)
                 continue
-            share = raw.points / raw.max_points if raw.max_points else 0.0
             sections.append(
                 SectionScore(
                     raw.code,
                     raw.points,
                     raw.max_points,
-                    round(spec.scale_max * share),
+                    scaled_share(spec.scale_max, raw.points, raw.max_points),
                     spec.scale_max,
                     spec.minimum,
                 )
@@ -274,8 +287,9 @@ class Scaled:
         if self.sum_sections:
             total = float(sum(s.scaled or 0 for s in sections))
         else:
-            share = points / maximum if maximum else 0.0
-            total = float(round(self.scale_min + (self.scale_max - self.scale_min) * share))
+            total = float(
+                self.scale_min + scaled_share(self.scale_max - self.scale_min, points, maximum)
+            )
         passed = maximum > 0 and total >= self.pass_mark and all(s.meets_minimum for s in sections)
         return ScoreResult(
             self.name,

@@ -136,7 +136,7 @@ def runner(app: Flask):
     return app.test_cli_runner()
 
 
-SEEDED_SAMPLES = ("jft_basic_practice", "item_types_tour")
+SEEDED_SAMPLES = ("jft_basic_practice", "jft_basic_listening", "item_types_tour")
 
 
 @pytest.fixture

@@ -102,8 +102,9 @@ def test_exam_catalogue_payload(client, seeded):
     exam = next(e for e in client.get("/api/v1/exams").json if e["code"] == "jft-basic-practice")
     assert exam["modes"] == ["practice"]
     assert exam["available"] is True
-    assert exam["scoring"]["pass_rule"] == {"min_percent": 60.0}
-    assert [s["item_count"] for s in exam["sections"]] == [4, 4, 4]
+    assert exam["scoring"]["pass_rule"] == {"total_min": 200.0, "section_minimums": {}}
+    assert exam["scoring"]["scale"]["max"] == 250
+    assert [s["item_count"] for s in exam["sections"]] == [4, 4, 4, 4]
 
 
 def test_catalogue_titles_follow_language(client, seeded):

@@ -60,18 +60,19 @@ def save(client, headers, attempt_id, ref, response, seq, **extra):
 
 
 def test_start_assembles_form_with_deadline(client, candidate):
-    """Starting gives 12 items in 3 sections and a 15-minute server deadline."""
+    """Starting gives 16 items in 4 sections and a 20-minute server deadline."""
     state = start(client, candidate)
     assert state["status"] == "in_progress"
     assert [s["code"] for s in state["sections"]] == [
         "script_vocabulary",
         "conversation_expression",
+        "listening_comprehension",
         "reading_comprehension",
     ]
-    assert len(items_of(state)) == 12
-    assert state["remaining_seconds"] == 900
+    assert len(items_of(state)) == 16
+    assert state["remaining_seconds"] == 1200
     assert state["server_time"].startswith("2026-11-26T09:00:00")
-    assert state["deadline_at"].startswith("2026-11-26T09:15:00")
+    assert state["deadline_at"].startswith("2026-11-26T09:20:00")
 
 
 def test_start_again_resumes_open_attempt(client, candidate):
@@ -109,7 +110,7 @@ def test_reload_returns_same_form_and_saved_answers(client, candidate, clock):
     assert again["response"] == first["options"][2]["id"]
     assert again["flagged"] is True
     assert reloaded["answered_count"] == 1
-    assert reloaded["remaining_seconds"] == 900 - 125
+    assert reloaded["remaining_seconds"] == 1200 - 125
 
 
 def test_stale_client_seq_is_ignored(client, candidate):
@@ -143,7 +144,7 @@ def test_save_after_deadline_refused(client, candidate, clock):
     state = start(client, candidate)
     item = items_of(state)[0]
     save(client, candidate, state["id"], item["ref"], item["options"][0]["id"], 1)
-    clock.advance(seconds=900)
+    clock.advance(seconds=1200)
     late = save(client, candidate, state["id"], item["ref"], item["options"][1]["id"], 2)
     assert late.status_code == 409
     assert late.json["error"]["code"] == "deadline_passed"
@@ -218,9 +219,10 @@ def test_finish_scores_exactly_what_was_saved(client, candidate, app):
     finished = client.post(f"/api/v1/attempts/{state['id']}/finish", headers=candidate)
     assert finished.status_code == 200
     result = finished.json
-    assert result["total"] == 5
-    assert result["total_max"] == 12
-    assert result["percent"] == pytest.approx(41.7)
+    assert result["raw_points"] == 5
+    assert result["raw_max"] == 16
+    assert result["percent"] == pytest.approx(31.2)
+    assert result["total"] == 10 + 240 * 5 // 16  # 5 of 16 on the 10-250 scale: 85
     assert result["passed"] is False
     assert sum(s["points"] for s in result["sections"]) == 5
     assert result["certificate_number"] is None
@@ -310,7 +312,7 @@ def test_no_answer_keys_in_candidate_payloads(client, candidate, app):
         text = json.dumps(payload, ensure_ascii=False)
         assert not any(explanation in text for explanation in explanations)
     for item in items_of(reloaded):
-        assert set(item) == {
+        assert set(item) - {"audio", "stimulus"} == {
             "ref",
             "position",
             "type",
@@ -320,6 +322,7 @@ def test_no_answer_keys_in_candidate_payloads(client, candidate, app):
             "flagged",
             "client_seq",
         }
+        assert set(item.get("audio") or {}) <= {"play_limit", "plays_used"}
         assert all(set(option) == {"id", "html"} for option in item["options"])
 
 
@@ -337,10 +340,10 @@ def test_same_seq_with_other_value_is_not_accepted(client, candidate):
 def test_finish_after_deadline_is_recorded_as_deadline(client, candidate, clock):
     """A finish request arriving after the deadline records the deadline as the reason."""
     state = start(client, candidate)
-    clock.advance(seconds=901)
+    clock.advance(seconds=1201)
     result = client.post(f"/api/v1/attempts/{state['id']}/finish", headers=candidate).json
     assert result["finish_reason"] == "deadline"
-    assert result["finished_at"].startswith("2026-11-26T09:15:00")
+    assert result["finished_at"].startswith("2026-11-26T09:20:00")
 
 
 def test_client_seq_beyond_column_range_refused(client, candidate):

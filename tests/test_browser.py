@@ -102,8 +102,8 @@ def test_candidate_takes_practice_exam(page, live_server, make_candidate, clock)
     """Sign in, answer by click and by keyboard, lose the network, reload, finish, see score."""
     user = make_candidate()
     sign_in_and_start(page, live_server, user)
-    assert re.fullmatch(r"1[45]:\d\d", page.text_content("#timer"))
-    assert page.text_content("#question-number") == "Question 1 of 12"
+    assert re.fullmatch(r"(19|20):\d\d", page.text_content("#timer"))
+    assert page.text_content("#question-number") == "Question 1 of 16"
 
     page.locator("#answer-area .option").nth(1).click()
     page.wait_for_selector('#save-status[data-kind="saved"]')
@@ -129,16 +129,16 @@ def test_candidate_takes_practice_exam(page, live_server, make_candidate, clock)
     assert answered_cells(page) == 3
     assert page.locator("#question-grid .cell.flagged").count() == 1
     assert page.locator("#answer-area input:checked").get_attribute("value") == first_choice
-    assert page.text_content("#timer") in ("12:55", "12:54")
+    assert page.text_content("#timer") in ("17:55", "17:54")
 
     page.click("#finish")
     summary = page.text_content("#finish-summary")
-    assert "9 questions are not answered" in summary
-    assert "Questions: 4, 5, 6, 7, 8, 9, 10, 11, 12" in summary
+    assert "13 questions are not answered" in summary
+    assert "Questions: 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16" in summary
     page.click("#finish-confirm")
     page.wait_for_url(re.compile(r"/attempts/\w+/result$"))
     score = page.text_content("#score")
-    assert re.search(r"Your score: \d+ of 12", score)
+    assert re.search(r"Your score: \d+ \(scale 10-250\)", score)
 
 
 def test_ruby_renders_as_furigana(page, live_server, make_candidate):
@@ -146,7 +146,7 @@ def test_ruby_renders_as_furigana(page, live_server, make_candidate):
     user = make_candidate()
     sign_in_and_start(page, live_server, user)
     readings = []
-    for _ in range(12):
+    for _ in range(16):
         readings += page.eval_on_selector_all(
             "#question rt", "nodes => nodes.map(n => n.textContent)"
         )

@@ -60,7 +60,7 @@ def test_saves_racing_finish_lose_nothing(app, client, make_candidate, auth_head
     for ref, accepted in acks.items():
         assert stored[ref] == max(accepted)[1], ref
     expected = sum(1 for ref, response in stored.items() if response == keys[ref])
-    assert result["total"] == expected
+    assert result["raw_points"] == expected
 
 
 def test_concurrent_starts_make_one_attempt(app, make_candidate, auth_headers, seeded):

@@ -48,11 +48,11 @@ def pools(size: int = 10) -> dict[tuple[int, int], list[PoolEntry]]:
 
 
 def test_shipped_template_is_valid():
-    """The shipped practice template parses: 3 sections, 12 items, 15 minutes, 60% to pass."""
+    """The shipped practice template parses: 4 sections, 16 items, 20 minutes, pass 200."""
     blueprint = parse_blueprint(SHIPPED)
-    assert blueprint.item_count == 12
-    assert blueprint.duration_seconds == 900
-    assert blueprint.scoring.describe()["pass_rule"] == {"min_percent": 60.0}
+    assert blueprint.item_count == 16
+    assert blueprint.duration_seconds == 1200
+    assert blueprint.scoring.describe()["pass_rule"]["total_min"] == 200
 
 
 def test_invalid_template_lists_every_problem():
@@ -82,7 +82,7 @@ def test_assembly_is_reproducible_from_seed():
     first = assemble_form(blueprint, pools(), seed=42)
     assert assemble_form(blueprint, pools(), seed=42) == first
     assert assemble_form(blueprint, pools(), seed=43) != first
-    assert [len(s.items) for s in first.sections] == [4, 4, 4]
+    assert [len(s.items) for s in first.sections] == [4, 4, 4, 4]
     assert {tuple(sorted(i.option_order)) for s in first.sections for i in s.items} == {
         ("A", "B", "C", "D")
     }
@@ -93,13 +93,13 @@ def test_assembly_never_repeats_an_item():
     form = assemble_form(parse_blueprint(SHIPPED), pools(4), seed=1)
     ids = [i.version_id for s in form.sections for i in s.items]
     refs = {(s.code, i.version_id) for s in form.sections for i in s.items}
-    assert len(refs) == len(ids) == 12
+    assert len(refs) == len(ids) == 16
 
 
 def test_assembly_fails_with_a_clear_reason():
     """A bank too small for a section is named with what is needed and what there is."""
     short = pools()
-    short[(2, 0)] = short[(2, 0)][:2]
+    short[(3, 0)] = short[(3, 0)][:2]
     with pytest.raises(
         AssemblyError,
         match=r"section reading_comprehension needs 4 approved "
@@ -123,7 +123,7 @@ def test_changed_template_needs_new_version(app):
     with app.app_context():
         load_templates(db.session, [SHIPPED], now=NOW)
         changed = copy.deepcopy(SHIPPED)
-        changed["clock"]["duration_seconds"] = 1200
+        changed["clock"]["duration_seconds"] = 1500
         with pytest.raises(InvalidTemplate, match="new version"):
             load_templates(db.session, [changed], now=NOW)
         assert load_templates(db.session, [SHIPPED], now=NOW) == 0

@@ -30,7 +30,8 @@ def test_catalogue_lists_practice_exam(client, signed_in):
     """The catalogue shows the practice exam with its size, time and pass mark."""
     page = client.get("/exams").get_data(as_text=True)
     assert "JFT-Basic style practice test (short)" in page
-    assert "12 questions" in page and "15 minutes" in page and "60%" in page
+    assert "16 questions" in page and "20 minutes" in page
+    assert "pass mark 200 on a scale of 10-250" in page
 
 
 def test_player_page_renders_config_without_keys(client, signed_in, app):
@@ -95,7 +96,8 @@ def test_result_page_after_finish(client, signed_in, app):
     player = client.get(f"/attempts/{attempt_id}")
     assert player.status_code == 302
     page = client.get(player.headers["Location"]).get_data(as_text=True)
-    assert "12 of 12 (100.0%)" in page
+    assert "Your score: 250 (scale 10-250)" in page
+    assert "Level: A2.2" in page
     assert "Passed" in page
     assert "this is not a certificate" in page
 

@@ -73,5 +73,67 @@ def test_bad_rule_configuration_refused(config):
 def test_result_records_scoring_version():
     """A stored result says which scoring version produced it."""
     data = PercentCorrect(60).score(graded({"a": [True]}), ["a"]).as_dict()
-    assert data["scoring_version"] == "2"
+    assert data["scoring_version"] == "3"
     assert data["rule"] == "percent"
+
+
+def n5_rule():
+    return build_rule(
+        {
+            "rule": "scaled",
+            "pass_mark": 80,
+            "sections": [
+                {"code": "lk", "scale_max": 120, "min": 38},
+                {"code": "listening", "scale_max": 60, "min": 19},
+            ],
+            "bands": [{"min": 80, "label": "A1"}],
+            "bands_for": "passed",
+        },
+        ["lk", "listening"],
+    )
+
+
+def test_scaled_halves_round_up():
+    """13 of 24 on a 0-60 section is 32.5 and scores 33 (not 32 by banker's rounding)."""
+    score = n5_rule().score(
+        graded({"lk": [True] * 17 + [False] * 26, "listening": [True] * 13 + [False] * 11}),
+        ["lk", "listening"],
+    )
+    assert [s.scaled for s in score.sections] == [47, 33]
+    assert score.total == 80
+    assert score.passed is True
+    assert score.band == "A1"
+
+
+def test_section_minimum_fails_even_with_enough_total():
+    """A total above the pass mark fails when one section is below its minimum."""
+    score = n5_rule().score(
+        graded({"lk": [True] * 43, "listening": [True] * 7 + [False] * 17}), ["lk", "listening"]
+    )
+    assert score.total >= 80
+    assert score.sections[1].scaled == 18
+    assert score.passed is False
+    assert score.band is None
+
+
+def test_jft_scale_and_bands():
+    """JFT-style: 10-250 on the whole test, pass 200, bands, '*' below the lowest."""
+    rule = build_rule(
+        {
+            "rule": "scaled",
+            "scale": {"min": 10, "max": 250},
+            "pass_mark": 200,
+            "bands": [
+                {"min": 145, "label": "A1"},
+                {"min": 175, "label": "A2.1"},
+                {"min": 200, "label": "A2.2"},
+            ],
+            "below_bands": "*",
+        },
+        ["a"],
+    )
+    assert rule.score(graded({"a": [True] * 48}), ["a"]).total == 250
+    full = rule.score(graded({"a": [True] * 38 + [False] * 10}), ["a"])
+    assert (full.total, full.band, full.passed) == (200, "A2.2", True)
+    low = rule.score(graded({"a": [True] * 10 + [False] * 38}), ["a"])
+    assert (low.band, low.passed) == ("*", False)

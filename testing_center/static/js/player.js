@@ -22,6 +22,7 @@
   let currentCode = null;    // the section the clock is counting for
   let sectionPhase = null;   // its status: "open" or "break"
   let advancing = false;     // a time-up reload is under way
+  let needsReload = false;   // a save found its section closed: fetch the state again
   let current = 0;           // index into items
   let lastSeq = 0;           // highest client_seq used or seen
   let deadlinePerf = 0;      // performance.now() value at which time is up
@@ -69,7 +70,10 @@
     if (advancing) return;
     const position = sections.findIndex((section) => section.code === currentCode);
     const more = sections.slice(position + 1).some((section) => section.status !== "finished");
-    if (sectionPhase !== "break" && !more) return endAttempt(strings.timeUp);
+    if (sectionPhase !== "break" && !more) {
+      await flush();  // anything the server still accepts, before it closes
+      return endAttempt(strings.timeUp);
+    }
     advancing = true;
     try {
       await flush();
@@ -134,10 +138,27 @@
     renderAll(0);
   }
 
+  /* Close a section or end a break, once every answer is saved: a section closed with an
+   * answer still on its way would lose it. */
   async function sectionStep(url) {
-    await flush();
+    finishing = true;
+    let outcome = "done";
+    while (Object.keys(pending).length > 0 && outcome === "done") outcome = await flush();
+    if (outcome !== "done") {
+      finishing = false;
+      if (outcome !== "closed") showStatus(strings.finishFailed, "error");
+      return;
+    }
     const sentAt = performance.now();
-    const response = await request("POST", url);
+    let response;
+    try {
+      response = await request("POST", url);
+    } catch (networkError) {
+      finishing = false;
+      showStatus(strings.finishFailed, "error");
+      return;
+    }
+    finishing = false;
     const receivedAt = performance.now();
     const state = await response.json().catch(() => ({}));
     if (!response.ok) {
@@ -216,9 +237,18 @@
       const message = (body.error && body.error.message) || String(response.status);
       if (response.ok) {
         acknowledge(ref, entry, body);
-      } else if (response.status === 409) {
+      } else if (response.status === 409 && body.error && body.error.code === "attempt_closed") {
         endAttempt(message);
         return "closed";
+      } else if (response.status === 409) {
+        // Its section closed (time up or finished): this answer cannot be saved any more,
+        // the others can. Show why and fetch where the test is now.
+        if (pending[ref] === entry) delete pending[ref];
+        rejected = true;
+        showStatus(message, "error");
+        persistPending();
+        needsReload = true;
+        continue;
       } else if (response.status === 401 || response.status === 403) {
         blocked = true;   // answers stay in localStorage and are sent after a reload
         showStatus(format(strings.blocked, { reason: message }), "error");
@@ -231,6 +261,10 @@
       persistPending();
     }
     retryDelay = 1000;
+    if (needsReload) {
+      needsReload = false;
+      reload();
+    }
     if (Object.keys(pending).length > 0) return sendPending();
     if (!rejected) showStatus(strings.saved, "saved");
     return "done";
@@ -568,7 +602,10 @@
   }
 
   function openFinishDialog() {
-    $("finish-summary").textContent = unansweredSummary(null);
+    const waiting = sections.filter((section) =>
+      section.status === "waiting" || section.status === "break").length;
+    $("finish-summary").textContent = unansweredSummary(null) +
+      (waiting ? " " + format(strings.laterSections, { n: waiting }) : "");
     $("finish-dialog").showModal();
   }
 
