@@ -213,3 +213,29 @@ def test_per_section_templates_must_be_sequential():
 
     with pytest.raises(InvalidTemplate, match="navigation sequential"):
         parse_blueprint(tour_template("bad", "per_section", navigation="free"))
+
+
+def test_a_save_moves_the_sections_on(exam, client, clock):
+    """A save after section 1's time is up lands in section 2 without reading the state."""
+    headers, state = exam(tour_template("movesave", "per_section"))
+    clock.advance(seconds=121)
+    response = client.put(f"/api/v1/attempts/{state['id']}/responses/q3",
+                          json={"response": True, "client_seq": 1}, headers=headers)
+    assert response.status_code == 200  # q3: the first true/false item of the skills section
+    assert response.json["accepted"] is True
+
+
+def test_recordings_of_waiting_sections_do_not_play(app, client, make_candidate, auth_headers,
+                                                    seeded):
+    """A listening section's recording cannot be played before that section opens."""
+    document = tour_template("listenlater", "per_section")
+    document["sections"][1]["parts"][0]["select"]["section"] = "tour_listening"
+    with app.app_context():
+        load_templates(db.session, [document], now=NOW)
+        db.session.commit()
+    headers = auth_headers(make_candidate())
+    state = client.post("/api/v1/attempts", json={"exam_code": "listenlater"},
+                        headers=headers).json
+    response = client.post(f"/api/v1/attempts/{state['id']}/audio/q3/plays", headers=headers)
+    assert response.status_code == 409
+    assert response.json["error"]["code"] == "section_not_open"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 
@@ -25,6 +26,7 @@ from testing_center.api.schemas import (
 from testing_center.attempts.models import AttemptStatus, FinishReason
 from testing_center.attempts.presenters import attempt_result, attempt_review, attempt_state
 from testing_center.attempts.services import (
+    SaveAck,
     blueprint_of,
     current_attempt,
     finish_attempt,
@@ -90,7 +92,27 @@ def get_state(attempt_id):
 def put_response(data, attempt_id, item_ref):
     """Save one answer; a save with an older ``client_seq`` than the stored one is ignored."""
     moment = now()
-    ack = save_response(
+    try:
+        ack = save(attempt_id, item_ref, data, moment)
+    except Conflict as error:
+        if error.code not in SECTION_REFUSALS:
+            raise
+        # A section's clock may have run out without anyone reading the state since:
+        # bring the sections up to date, then try once more.
+        db.session.rollback()
+        current_attempt(db.session, attempt_id, requester(), moment)
+        db.session.commit()
+        ack = save(attempt_id, item_ref, data, moment)
+    db.session.commit()
+    return {**ack.__dict__, "server_time": moment}
+
+
+SECTION_REFUSALS = {"section_not_open", "section_closed", "deadline_passed"}
+
+
+def save(attempt_id: str, item_ref: str, data: dict, moment: dt.datetime) -> SaveAck:
+    """Save one answer for the requester (the API's body fields, the server's moment)."""
+    return save_response(
         db.session,
         requester(),
         attempt_id,
@@ -100,8 +122,6 @@ def put_response(data, attempt_id, item_ref):
         flagged=data["flagged"],
         now=moment,
     )
-    db.session.commit()
-    return {**ack.__dict__, "server_time": moment}
 
 
 @blp.route("/<attempt_id>/finish", methods=["POST"])

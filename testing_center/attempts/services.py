@@ -172,12 +172,28 @@ def current_attempt(session: Session, attempt_id: str, user: User, now: dt.datet
     either way it is scored with exactly the answers saved before the deadline.
     """
     attempt = owned_attempt(session, attempt_id, user)
-    if attempt.status == AttemptStatus.IN_PROGRESS:
-        advance(attempt, blueprint_of(attempt), now)
-        if attempt.deadline_at <= now or all_finished(attempt):
-            finish_attempt(session, attempt, now, FinishReason.DEADLINE)
-        session.flush()
+    if attempt.status == AttemptStatus.IN_PROGRESS and clock_step_due(attempt, now):
+        # Lock the attempt row before changing sections (the same order as every other
+        # step takes), then look again: another request may have done it meanwhile.
+        session.execute(select(Attempt.id).where(Attempt.id == attempt.id).with_for_update())
+        session.refresh(attempt)
+        for section in attempt.sections:
+            session.refresh(section)
+        if attempt.status == AttemptStatus.IN_PROGRESS:
+            advance(attempt, blueprint_of(attempt), now)
+            if attempt.deadline_at <= now or all_finished(attempt):
+                finish_attempt(session, attempt, now, FinishReason.DEADLINE)
+            session.flush()
     return attempt
+
+
+def clock_step_due(attempt: Attempt, now: dt.datetime) -> bool:
+    """Whether a section's time or break has run out, or the whole attempt's."""
+    return attempt.deadline_at <= now or any(
+        (s.status == SectionStatus.OPEN and s.deadline_at <= now)
+        or (s.status == SectionStatus.BREAK and s.available_at <= now)
+        for s in attempt.sections
+    )
 
 
 def exposure_counts(session: Session, item_ids: set[int]) -> dict[int, int]:
@@ -507,6 +523,8 @@ def record_play(
         raise NotFound(
             N_("This attempt has no recording with this reference."), code="audio_not_found"
         )
+    if not source_is_open(attempt, source):
+        raise Conflict(N_("This section has not started yet."), code="section_not_open")
     counted = session.execute(
         update(AttemptPlay)
         .where(AttemptPlay.id == play.id, AttemptPlay.plays < AttemptPlay.play_limit)
@@ -519,6 +537,18 @@ def record_play(
             N_("This recording has been played as often as allowed."), code="play_limit_reached"
         )
     return play
+
+
+def source_is_open(attempt: Attempt, source: str) -> bool:
+    """A recording plays only while an item using it is in an open section."""
+    open_codes = {s.code for s in attempt.sections if s.status == SectionStatus.OPEN}
+    keys = stimulus_keys(item.item_version.content for item in attempt.items)
+    for item in attempt.items:
+        stimulus = item.item_version.content.get("stimulus")
+        uses = item.ref == source or (stimulus and keys.get(stimulus["ref"]) == source)
+        if uses and item.section_code in open_codes:
+            return True
+    return False
 
 
 def granted_audio(session: Session, user: User, attempt_id: str, source: str) -> Media:
