@@ -90,6 +90,10 @@ def first_answer(item):
         return [item["options"][0]["id"]]
     if item["type"] == "ordering":
         return [o["id"] for o in item["options"]]
+    if item["type"] == "text_entry":
+        return "さむい"
+    if item["type"] == "matching":
+        return {item["prompts"][0]["id"]: item["choices"][0]["id"]}
     return item["options"][0]["id"]
 
 
