@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy import select
 
 from exam_templates.services import load_templates
 from testing_center.extensions import db
@@ -219,18 +220,35 @@ def test_per_section_templates_must_be_sequential():
         parse_blueprint(tour_template("bad", "per_section", navigation="free"))
 
 
-def test_a_save_moves_the_sections_on(exam, client, clock):
+def hidden_item(app, attempt_id, ref):
+    """An item of a section the candidate cannot see yet, as the state would show it."""
+    from testing_center.attempts.models import AttemptItem
+    from testing_center.attempts.presenters import item_view
+
+    with app.app_context():
+        attempt_item = db.session.scalar(
+            select(AttemptItem).where(AttemptItem.attempt_id == attempt_id, AttemptItem.ref == ref)
+        )
+        return item_view(attempt_item, {})
+
+
+def test_a_save_moves_the_sections_on(app, exam, client, clock):
     """A save after section 1's time is up lands in section 2 without reading the state."""
     headers, state = exam(tour_template("movesave", "per_section"))
+    answer = first_answer(hidden_item(app, state["id"], "q3"))
     clock.advance(seconds=121)
-    response = client.put(f"/api/v1/attempts/{state['id']}/responses/q3",
-                          json={"response": True, "client_seq": 1}, headers=headers)
-    assert response.status_code == 200  # q3: the first true/false item of the skills section
+    response = client.put(
+        f"/api/v1/attempts/{state['id']}/responses/q3",
+        json={"response": answer, "client_seq": 1},
+        headers=headers,
+    )
+    assert response.status_code == 200
     assert response.json["accepted"] is True
 
 
-def test_recordings_of_waiting_sections_do_not_play(app, client, make_candidate, auth_headers,
-                                                    seeded):
+def test_recordings_of_waiting_sections_do_not_play(
+    app, client, make_candidate, auth_headers, seeded
+):
     """A listening section's recording cannot be played before that section opens."""
     document = tour_template("listenlater", "per_section")
     document["sections"][1]["parts"][0]["select"]["section"] = "tour_listening"
@@ -238,8 +256,13 @@ def test_recordings_of_waiting_sections_do_not_play(app, client, make_candidate,
         load_templates(db.session, [document], now=NOW)
         db.session.commit()
     headers = auth_headers(make_candidate())
-    state = client.post("/api/v1/attempts", json={"exam_code": "listenlater"},
-                        headers=headers).json
-    response = client.post(f"/api/v1/attempts/{state['id']}/audio/q3/plays", headers=headers)
+    state = client.post("/api/v1/attempts", json={"exam_code": "listenlater"}, headers=headers).json
+    from testing_center.attempts.models import AttemptPlay
+
+    with app.app_context():
+        source = db.session.scalar(
+            select(AttemptPlay.source).where(AttemptPlay.attempt_id == state["id"])
+        )
+    response = client.post(f"/api/v1/attempts/{state['id']}/audio/{source}/plays", headers=headers)
     assert response.status_code == 409
     assert response.json["error"]["code"] == "section_not_open"
