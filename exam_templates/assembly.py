@@ -11,6 +11,7 @@ seed. The result is frozen into the attempt and never re-assembled.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -69,12 +70,25 @@ def check_pools(blueprint: Blueprint, pools: Mapping[PartKey, Sequence[PoolEntry
                 )
 
 
-def units_of(entries: Sequence[PoolEntry]) -> list[list[PoolEntry]]:
-    """Group entries into units: a group's items together (in ref order), others alone."""
+def natural_key(ref: str) -> list:
+    """Sort refs as people read them: set-q2 before set-q10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", ref)]
+
+
+def units_of(part: PartSpec, pool: Sequence[PoolEntry]) -> list[list[PoolEntry]]:
+    """Group the pool into units: a set's items together (in ref order), others alone.
+
+    A set is eligible only whole: if any of its items falls outside the part's difficulty
+    window, the set is left out rather than drawn with a gap.
+    """
     units: dict[str, list[PoolEntry]] = {}
-    for entry in sorted(entries, key=lambda e: e.item_ref):
+    for entry in sorted(pool, key=lambda e: natural_key(e.item_ref)):
         units.setdefault(entry.group or f"item:{entry.item_id}", []).append(entry)
-    return list(units.values())
+    window = set(map(id, eligible(part, pool)))
+    return [unit for unit in units.values() if all(id(entry) in window for entry in unit)]
+
+
+MAX_SEARCH_STEPS = 20_000  # bounded search for an exact fill from item sets
 
 
 class Drawer:
@@ -86,21 +100,25 @@ class Drawer:
         self.exposure = exposure
         self.used: set[int] = set()
 
-    def conflicts(self, unit: Sequence[PoolEntry]) -> bool:
+    def conflicts(self, unit: Sequence[PoolEntry], taken: set[int]) -> bool:
         ids = {entry.item_id for entry in unit}
-        if ids & self.used:
+        if ids & taken:
             return True
         return any(
-            (min(a, b), max(a, b)) in self.enemies for a in ids for b in self.used | ids if a != b
+            (min(a, b), max(a, b)) in self.enemies for a in ids for b in taken | ids if a != b
         )
 
     def ranked(self, units: list[list[PoolEntry]]) -> list[list[PoolEntry]]:
-        """Least-shown units first; the seed orders equals."""
+        """Less-shown units first, randomly among near-equals (randomesque exposure control).
+
+        Exposure counts differing by less than two are treated alike, so candidates who
+        start together still get different forms while heavily shown items wait.
+        """
         keyed = [
-            (max(self.exposure.get(e.item_id, 0) for e in unit), self.rng.random(), unit)
+            (max(self.exposure.get(e.item_id, 0) for e in unit) + 2 * self.rng.random(), unit)
             for unit in units
         ]
-        return [unit for *_, unit in sorted(keyed, key=lambda k: (k[0], k[1]))]
+        return [unit for _, unit in sorted(keyed, key=lambda k: k[0])]
 
     def by_topic(self, units: list[list[PoolEntry]]) -> list[list[PoolEntry]]:
         """Interleave units topic by topic so that a part covers its topics evenly."""
@@ -116,23 +134,44 @@ class Drawer:
                     interleaved.append(topics[topic].pop(0))
         return interleaved
 
-    def draw(self, label: str, part: PartSpec, pool: Sequence[PoolEntry]) -> list[list[PoolEntry]]:
-        units = units_of(eligible(part, pool))
-        ordered = self.by_topic(units) if part.balance == "topic" else self.ranked(units)
-        chosen, remaining = [], part.count
-        for unit in ordered:
+    def fill(self, ordered: list[list[PoolEntry]], count: int) -> list[list[PoolEntry]] | None:
+        """Choose units adding up to exactly ``count`` items, preferring earlier ones.
+
+        A depth-first search that tries each unit before skipping it, so the first answer
+        is the greedy one when greedy works, and set sizes like 4+3+3 for 6 still fit.
+        """
+        steps = 0
+
+        def search(start: int, remaining: int, taken: set[int]) -> list[list[PoolEntry]] | None:
+            nonlocal steps
             if remaining == 0:
-                break
-            if len(unit) <= remaining and not self.conflicts(unit):
-                chosen.append(unit)
-                self.used.update(entry.item_id for entry in unit)
-                remaining -= len(unit)
-        if remaining:
+                return []
+            for index in range(start, len(ordered)):
+                steps += 1
+                if steps > MAX_SEARCH_STEPS:
+                    return None
+                unit = ordered[index]
+                if len(unit) <= remaining and not self.conflicts(unit, taken):
+                    rest = search(
+                        index + 1, remaining - len(unit), taken | {entry.item_id for entry in unit}
+                    )
+                    if rest is not None:
+                        return [unit, *rest]
+            return None
+
+        return search(0, count, set(self.used))
+
+    def draw(self, label: str, part: PartSpec, pool: Sequence[PoolEntry]) -> list[list[PoolEntry]]:
+        units = units_of(part, pool)
+        ordered = self.by_topic(units) if part.balance == "topic" else self.ranked(units)
+        chosen = self.fill(ordered, part.count)
+        if chosen is None:
             raise AssemblyError(
                 f"section {label} cannot take exactly {part.count} items ({describe(part)}): "
-                "item sets, enemies or items used elsewhere in the form leave it "
-                f"{remaining} short"
+                "item sets, enemies or items used elsewhere in the form do not add up"
             )
+        for unit in chosen:
+            self.used.update(entry.item_id for entry in unit)
         return chosen
 
 
@@ -155,7 +194,7 @@ def assemble_form(
             if blueprint.shuffle_items:
                 drawer.rng.shuffle(units)
             else:
-                units.sort(key=lambda unit: unit[0].item_ref)
+                units.sort(key=lambda unit: natural_key(unit[0].item_ref))
             for entry in (entry for unit in units for entry in unit):
                 order = list(entry.option_ids)
                 if blueprint.shuffle_options:

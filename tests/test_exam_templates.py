@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from dataclasses import replace
 
 import pytest
 import yaml
@@ -255,3 +256,86 @@ def test_topic_balance_spreads_items():
         form = assemble_form(blueprint, pool_by_part, seed)
         topics = {f"topic{i.item_id % 4}" for i in form.sections[0].items}
         assert len(topics) == 4
+
+
+def set_pool(sizes: list[int]) -> list[PoolEntry]:
+    """Entries forming sets of the given sizes (refs numbered past 9 to test ordering)."""
+    entries, number = [], 0
+    for set_number, size in enumerate(sizes):
+        for position in range(size):
+            number += 1
+            entries.append(
+                PoolEntry(
+                    item_id=number,
+                    item_ref=f"set{set_number}-q{position + 8}",
+                    version_id=number,
+                    item_type="single_choice",
+                    topic="t",
+                    option_ids=("A", "B", "C"),
+                    group=f"set{set_number}",
+                )
+            )
+    return entries
+
+
+def test_sets_that_add_up_are_found():
+    """Sets of 4, 3 and 3 fill a count of 6 (with 3 + 3) for every seed."""
+    document = copy.deepcopy(SHIPPED)
+    document["sections"] = [
+        {
+            "code": "reading",
+            "title": {"en": "R"},
+            "parts": [{"select": {"section": "r"}, "count": 6}],
+        }
+    ]
+    blueprint = parse_blueprint(document)
+    for seed in range(50):
+        form = assemble_form(blueprint, {(0, 0): set_pool([4, 3, 3])}, seed)
+        assert len(form.sections[0].items) == 6
+
+
+def test_set_order_is_natural():
+    """A set's items come in reading order (q8, q9, q10), not string order."""
+    document = copy.deepcopy(SHIPPED)
+    document["sections"] = [
+        {
+            "code": "reading",
+            "title": {"en": "R"},
+            "parts": [{"select": {"section": "r"}, "count": 3}],
+        }
+    ]
+    form = assemble_form(parse_blueprint(document), {(0, 0): set_pool([3])}, 1)
+    assert [i.item_id for i in form.sections[0].items] == [1, 2, 3]
+
+
+def test_sets_are_not_split_by_a_difficulty_window():
+    """A set with one item outside the facility window is left out whole."""
+    document = copy.deepcopy(SHIPPED)
+    document["sections"] = [
+        {
+            "code": "reading",
+            "title": {"en": "R"},
+            "parts": [
+                {"select": {"section": "r"}, "count": 2, "difficulty": {"p_min": 0.3, "p_max": 0.8}}
+            ],
+        }
+    ]
+    entries = [replace(e, p=0.5) for e in set_pool([3, 2])]
+    entries[1] = replace(entries[1], p=0.95)
+    form = assemble_form(parse_blueprint(document), {(0, 0): entries}, 1)
+    assert [i.item_id for i in form.sections[0].items] == [4, 5]
+
+
+def test_forms_differ_for_candidates_starting_together():
+    """With nearly equal exposure, different seeds still give different forms."""
+    blueprint = parse_blueprint(SHIPPED)
+    pool_by_part = pools(12)
+    forms = {
+        tuple(
+            i.item_id
+            for s in assemble_form(blueprint, pool_by_part, seed).sections
+            for i in s.items
+        )
+        for seed in range(20)
+    }
+    assert len(forms) > 10
