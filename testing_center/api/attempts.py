@@ -102,7 +102,11 @@ def put_response(data, attempt_id, item_ref):
         db.session.rollback()
         current_attempt(db.session, attempt_id, requester(), moment)
         db.session.commit()
-        ack = save(attempt_id, item_ref, data, moment)
+        try:
+            ack = save(attempt_id, item_ref, data, moment)
+        except Conflict as second:
+            # The catch-up may have ended the attempt; the first reason says why.
+            raise (error if second.code == "attempt_closed" else second) from None
     db.session.commit()
     return {**ack.__dict__, "server_time": moment}
 
