@@ -65,6 +65,7 @@ import re
 import stat
 import zipfile
 import zlib
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -443,19 +444,20 @@ def _normalise_qti2(root: etree._Element) -> None:
 # --------------------------------------------------------------------------- package files
 
 
-class _Files:
+class _Files(ABC):
     """A package's files by package path, read into memory within the safety caps."""
 
     def __init__(self, label: str, problems: list[str]) -> None:
         self.label = label
         self.problems = problems
 
+    @abstractmethod
     def read(self, name: str) -> bytes | None:
         """Return the file's bytes, or None when it is missing or refused."""
-        raise NotImplementedError
 
+    @abstractmethod
     def exists(self, name: str) -> bool:
-        raise NotImplementedError
+        """Whether the package holds a file of that name."""
 
 
 class _ZipFiles(_Files):
