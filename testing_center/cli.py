@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import sys
 from pathlib import Path
 
@@ -41,6 +43,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(items)
     app.cli.add_command(templates)
+    app.cli.add_command(scoring)
 
 
 def run_seed() -> None:
@@ -247,3 +250,79 @@ def assemble_templates(code: str, forms: int, seed: int) -> None:
     if forms > 1:
         overlaps = [len(a & b) / len(a) for i, a in enumerate(drawn) for b in drawn[i + 1 :]]
         click.echo(f"mean overlap between forms: {100 * sum(overlaps) / len(overlaps):.0f}%")
+
+
+@click.group()
+def scoring() -> None:
+    """Psychometrics on response files: IRT calibration, classical item analysis."""
+
+
+def read_responses(path: Path):
+    from scoring.irt import read_response_csv
+
+    try:
+        return read_response_csv(path)
+    except ValueError as error:
+        raise click.ClickException(f"{path}: {error}") from error
+
+
+@scoring.command("calibrate")
+@click.option(
+    "--responses", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--model", type=click.Choice(["rasch", "2pl", "3pl"]), default="2pl", show_default=True
+)
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def calibrate_command(responses: Path, model: str, out: Path) -> None:
+    """Estimate item parameters by marginal maximum likelihood (EM) and write them as JSON."""
+    from scoring.irt import calibrate
+
+    data = read_responses(responses)
+    try:
+        result = calibrate(data, model)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    out.write_text(json.dumps(result.as_dict(), indent=2), encoding="utf-8")
+    click.echo(
+        f"{model}: {len(result.items)} items, log-likelihood {result.log_likelihood:.3f}, "
+        f"{result.iterations} EM cycles, converged: {result.converged}"
+    )
+    for item in result.items:
+        click.echo(f"  {item.item_id:<20} a={item.a:7.3f}  b={item.b:7.3f}  c={item.c:5.3f}")
+
+
+@scoring.command("analyze")
+@click.option(
+    "--responses", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="folder for items.csv and analysis.json",
+)
+def analyze_command(responses: Path, out: Path | None) -> None:
+    """Classical item analysis: facility, discrimination, reliability, flags."""
+    from scoring.analysis import InvalidAnalysisInput, analyze_items
+
+    data = read_responses(responses)
+    try:
+        analysis = analyze_items(data.responses, weights=data.weights, item_ids=list(data.item_ids))
+    except InvalidAnalysisInput as error:
+        raise click.ClickException(str(error)) from error
+    test = analysis.test
+    alpha = "n/a" if test.alpha is None else f"{test.alpha:.3f}"
+    click.echo(
+        f"{test.n_persons:g} persons, {test.n_items} items, mean {test.mean:.2f}, alpha {alpha}"
+    )
+    for row in analysis.to_csv_rows()[1:]:
+        flags = f"  <- {row[-1]}" if row[-1] else ""
+        click.echo(f"  {row[0]:<20} p={row[2]}  item-rest={row[4]}{flags}")
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+        with (out / "items.csv").open("w", newline="", encoding="utf-8") as file:
+            csv.writer(file).writerows(analysis.to_csv_rows())
+        (out / "analysis.json").write_text(
+            json.dumps(analysis.as_dict(), indent=2), encoding="utf-8"
+        )
+        click.echo(f"wrote {out / 'items.csv'} and {out / 'analysis.json'}")

@@ -211,3 +211,49 @@ def test_templates_assemble_parallel_forms(runner, app):
     short = runner.invoke(args=["templates", "assemble", "jlpt-n1"])
     assert short.exit_code == 1
     assert "the bank has" in short.output
+
+
+LSAT6 = Path(__file__).parent / "data" / "lsat6.csv"
+
+
+def test_scoring_calibrate_writes_parameters(runner, tmp_path):
+    """`scoring calibrate` fits the model and writes its parameters as JSON."""
+    import json
+
+    out = tmp_path / "params.json"
+    result = runner.invoke(
+        args=[
+            "scoring",
+            "calibrate",
+            "--responses",
+            str(LSAT6),
+            "--model",
+            "2pl",
+            "--out",
+            str(out),
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    assert "log-likelihood -2466.65" in result.output
+    params = json.loads(out.read_text())
+    assert [round(item["b"], 2) for item in params["items"]] == [-3.36, -1.37, -0.28, -1.87, -3.13]
+
+
+def test_scoring_refuses_bad_response_files(runner, tmp_path):
+    """A response file with a bad cell is refused, naming the line and column."""
+    bad = tmp_path / "bad.csv"
+    bad.write_text("q1,q2\n1,2\n", encoding="utf-8")
+    result = runner.invoke(args=["scoring", "analyze", "--responses", str(bad)])
+    assert result.exit_code == 1
+    assert "line 2" in result.output and "q2" in result.output
+
+
+def test_scoring_analyze_writes_report(runner, tmp_path):
+    """`scoring analyze` prints the item table with flags and writes CSV and JSON."""
+    result = runner.invoke(
+        args=["scoring", "analyze", "--responses", str(LSAT6), "--out", str(tmp_path / "report")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "1000 persons, 5 items" in result.output and "alpha 0.295" in result.output
+    assert (tmp_path / "report" / "items.csv").read_text().startswith("item,")
+    assert (tmp_path / "report" / "analysis.json").exists()
