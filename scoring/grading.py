@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ class ResponseToGrade:
     answer_key: Any
     response: Any
     max_points: float = 1.0
+    irt: Mapping[str, Any] | None = None  # calibrated parameters (a, b, c), if any
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class GradedResponse:
     section: str
     points: float
     max_points: float
+    irt: Mapping[str, Any] | None = None
 
 
 def grade_responses(responses: Iterable[ResponseToGrade]) -> list[GradedResponse]:
@@ -37,6 +39,8 @@ def grade_responses(responses: Iterable[ResponseToGrade]) -> list[GradedResponse
         if response.response is not None:
             credit = ITEM_TYPES[response.item_type].grade(response.answer_key, response.response)
         graded.append(
-            GradedResponse(response.section, credit * response.max_points, response.max_points)
+            GradedResponse(
+                response.section, credit * response.max_points, response.max_points, response.irt
+            )
         )
     return graded

@@ -58,6 +58,10 @@ class ScoreResult:
     total_max: float
     passed: bool
     band: str | None = None
+    theta: float | None = None  # IRT rules: ability, its standard error, items it rests on
+    theta_se: float | None = None
+    calibrated_items: int | None = None
+    conditional_sem: float | None = None  # the standard error on the reported scale
 
     @property
     def percent(self) -> float:
@@ -88,6 +92,10 @@ class ScoreResult:
             "percent": self.percent,
             "passed": self.passed,
             "band": self.band,
+            "theta": self.theta,
+            "theta_se": self.theta_se,
+            "conditional_sem": self.conditional_sem,
+            "calibrated_items": self.calibrated_items,
         }
 
 
@@ -326,9 +334,113 @@ class Scaled:
         return {s.code: s.title for s in self.sections}
 
 
+@dataclass(frozen=True)
+class IrtPattern:
+    """Pattern scoring: ability by EAP from the calibrated items, mapped onto a scale.
+
+    theta is the expected a posteriori ability (N(0, 1) prior) from the right/wrong
+    pattern on items with IRT parameters (credit of at least half counts as right);
+    scaled = intercept + slope * theta, rounded half up and clipped to the scale. The
+    conditional standard error on the scale is slope * SD(theta). Items without
+    parameters count in the raw section scores only; with no calibrated item the
+    ability rests on the prior alone, and the result does not pass.
+    """
+
+    slope: float
+    intercept: float
+    scale_min: float
+    scale_max: float
+    pass_mark: float
+    bands: tuple[Band, ...] = ()
+    below_bands: str | None = None
+    name: str = "irt"
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], codes: Sequence[str]) -> IrtPattern:
+        scale, mapping = config.get("scale"), config.get("theta_to_scale")
+        if not isinstance(scale, Mapping) or not isinstance(mapping, Mapping):
+            raise InvalidScoringRule(
+                "an irt rule needs scale {min, max} and theta_to_scale {slope, intercept}"
+            )
+        low, high = number(scale, "min", -10_000, 10_000), number(scale, "max", -10_000, 10_000)
+        if low >= high:
+            raise InvalidScoringRule("scale min must be below max")
+        raw_bands = config.get("bands") or []
+        if not isinstance(raw_bands, list):
+            raise InvalidScoringRule("bands must be a list of {min, label}")
+        return cls(
+            slope=number(mapping, "slope", 0.001, 10_000),
+            intercept=number(mapping, "intercept", -10_000, 10_000),
+            scale_min=low,
+            scale_max=high,
+            pass_mark=number(config, "pass_mark", low, high),
+            bands=tuple(sorted((Scaled.parse_band(b) for b in raw_bands), key=lambda b: b.minimum)),
+            below_bands=config.get("below_bands"),
+        )
+
+    def score(self, graded: Sequence[GradedResponse], section_order: Sequence[str]) -> ScoreResult:
+        from scoring.irt import ItemParameters, estimate_ability
+
+        sections = raw_sections(graded, section_order)
+        calibrated = [g for g in graded if g.irt]
+        params = [
+            ItemParameters(
+                item_id=str(n),
+                a=float(g.irt.get("a", 1.0)),
+                b=float(g.irt.get("b", 0.0)),
+                c=float(g.irt.get("c", 0.0)),
+            )
+            for n, g in enumerate(calibrated)
+        ]
+        theta, theta_se = 0.0, 1.0
+        if params:
+            pattern = [
+                [
+                    1.0 if g.max_points and g.points / g.max_points >= 0.5 else 0.0
+                    for g in calibrated
+                ]
+            ]
+            estimate = estimate_ability(pattern, params, "eap")
+            theta, theta_se = float(estimate.theta[0]), float(estimate.se[0])
+        scaled = self.intercept + self.slope * theta
+        total = float(min(self.scale_max, max(self.scale_min, math.floor(scaled + 0.5))))
+        passed = bool(params) and total >= self.pass_mark
+        reached = [band.label for band in self.bands if total >= band.minimum]
+        band = reached[-1] if reached else (self.below_bands if self.bands else None)
+        points = sum(s.points for s in sections)
+        maximum = sum(s.max_points for s in sections)
+        return ScoreResult(
+            self.name,
+            SCORING_VERSION,
+            tuple(sections),
+            points,
+            maximum,
+            total,
+            self.scale_max,
+            passed,
+            band,
+            theta=theta,
+            theta_se=theta_se,
+            calibrated_items=len(params),
+            conditional_sem=round(self.slope * theta_se, 1),
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "rule": self.name,
+            "scale": {"min": self.scale_min, "max": self.scale_max, "unit": "points"},
+            "pass_rule": {"total_min": self.pass_mark, "section_minimums": {}},
+            "bands": [{"min": b.minimum, "label": b.label} for b in self.bands],
+        }
+
+    def section_titles(self) -> Mapping[str, Mapping[str, str]]:
+        return {}
+
+
 SCORING_RULES: dict[str, Callable[[Mapping[str, Any], Sequence[str]], ScoringRule]] = {
     "percent": PercentCorrect.from_config,
     "scaled": Scaled.from_config,
+    "irt": IrtPattern.from_config,
 }
 
 

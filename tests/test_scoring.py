@@ -137,3 +137,57 @@ def test_jft_scale_and_bands():
     assert (full.total, full.band, full.passed) == (200, "A2.2", True)
     low = rule.score(graded({"a": [True] * 10 + [False] * 38}), ["a"])
     assert (low.band, low.passed) == ("*", False)
+
+
+LSAT6_2PL = [(0.825, -3.360), (0.723, -1.370), (0.890, -0.280), (0.689, -1.866), (0.657, -3.124)]
+
+
+def irt_graded(pattern: str, calibrated: bool = True):
+    return grade_responses(
+        ResponseToGrade(
+            "total",
+            "single_choice",
+            "A",
+            "A" if bit == "1" else "B",
+            irt={"a": a, "b": b} if calibrated else None,
+        )
+        for bit, (a, b) in zip(pattern, LSAT6_2PL, strict=True)
+    )
+
+
+IRT_CONFIG = {
+    "rule": "irt",
+    "scale": {"min": 10, "max": 250},
+    "theta_to_scale": {"slope": 40, "intercept": 170},
+    "pass_mark": 200,
+}
+
+
+def test_irt_rule_uses_eap_ability():
+    """The irt rule reports the EAP ability of the pattern and its linear scale score."""
+    from scoring.irt import ItemParameters, estimate_ability
+
+    params = [ItemParameters(item_id=str(n), a=a, b=b, c=0.0) for n, (a, b) in enumerate(LSAT6_2PL)]
+    expected = estimate_ability([[1, 1, 0, 1, 1]], params, "eap")
+    result = build_rule(IRT_CONFIG, ["total"]).score(irt_graded("11011"), ["total"])
+    assert result.theta == pytest.approx(float(expected.theta[0]))
+    assert result.total == round(170 + 40 * float(expected.theta[0]))
+    assert result.conditional_sem == pytest.approx(40 * float(expected.se[0]), abs=0.1)
+    assert result.calibrated_items == 5
+
+
+def test_irt_rule_orders_patterns_and_clips():
+    """More right answers never lower the ability; the score stays inside the scale."""
+    rule = build_rule({**IRT_CONFIG, "theta_to_scale": {"slope": 500, "intercept": 0}}, ["total"])
+    low = rule.score(irt_graded("00000"), ["total"])
+    high = rule.score(irt_graded("11111"), ["total"])
+    assert low.theta < high.theta
+    assert low.total == 10 and high.total == 250
+
+
+def test_irt_rule_without_calibrated_items_never_passes():
+    """With no calibrated item the result rests on the prior and does not pass."""
+    rule = build_rule({**IRT_CONFIG, "pass_mark": 100}, ["total"])
+    result = rule.score(irt_graded("11111", calibrated=False), ["total"])
+    assert result.calibrated_items == 0
+    assert result.passed is False

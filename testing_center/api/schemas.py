@@ -273,5 +273,9 @@ class ResultSchema(Schema):
     pass_rule = fields.Dict()
     passed = fields.Boolean(allow_none=True)
     band = fields.String(allow_none=True)
+    theta = fields.Float(allow_none=True, metadata={"description": "IRT ability (irt rule)"})
+    conditional_sem = fields.Float(
+        allow_none=True, metadata={"description": "standard error on the scale"}
+    )
     scoring_version = fields.String(allow_none=True)
     certificate_number = fields.String(allow_none=True)

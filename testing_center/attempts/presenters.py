@@ -199,6 +199,8 @@ def attempt_result(attempt: Attempt, blueprint: Blueprint, locale: str) -> dict[
         "pass_rule": description["pass_rule"],
         "passed": result.get("passed"),
         "band": result.get("band"),
+        "theta": result.get("theta"),
+        "conditional_sem": result.get("conditional_sem"),
         "scoring_version": result.get("scoring_version"),
         "certificate_number": None,
     }

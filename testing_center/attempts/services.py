@@ -432,14 +432,23 @@ def claim_for_finish(
 def saved_responses(session: Session, attempt: Attempt) -> list[ResponseToGrade]:
     """Read every presented item's key and stored response, in one query."""
     rows = session.execute(
-        select(AttemptItem.score_as, ItemVersion.item_type, ItemVersion.answer_key, Response.value)
+        select(
+            AttemptItem.score_as,
+            ItemVersion.item_type,
+            ItemVersion.answer_key,
+            Response.value,
+            ItemVersion.details,
+        )
         .join(Response, Response.attempt_item_id == AttemptItem.id)
         .join(ItemVersion, ItemVersion.id == AttemptItem.item_version_id)
         .where(AttemptItem.attempt_id == attempt.id)
         .order_by(AttemptItem.position)
     )
     return [
-        ResponseToGrade(section, item_type, key, value) for section, item_type, key, value in rows
+        ResponseToGrade(
+            section, item_type, key, value, irt=(details.get("difficulty") or {}).get("irt")
+        )
+        for section, item_type, key, value, details in rows
     ]
 
 
