@@ -29,6 +29,7 @@ from item_bank.qti import write_qti_package
 from item_bank.services import export_bundle, import_bundles, read_bundles
 from testing_center.accounts.models import Role
 from testing_center.accounts.services import create_user
+from testing_center.attempts.services import rescore_attempts
 from testing_center.clock import now
 from testing_center.errors import AppError
 from testing_center.extensions import MIGRATIONS_DIR, db
@@ -326,3 +327,79 @@ def analyze_command(responses: Path, out: Path | None) -> None:
             json.dumps(analysis.as_dict(), indent=2), encoding="utf-8"
         )
         click.echo(f"wrote {out / 'items.csv'} and {out / 'analysis.json'}")
+
+
+@scoring.command("rescore")
+@click.option("--template", "template_code", help="only attempts at this exam code")
+@click.option("--reason", required=True, help="why (kept with every change)")
+@click.option("--apply", is_flag=True, help="write the new results (default: dry run)")
+@with_appcontext
+def rescore_command(template_code: str | None, reason: str, apply: bool) -> None:
+    """Score finished attempts again from their stored answers; every change is recorded."""
+    checked, changes = rescore_attempts(
+        db.session, reason=reason, now=now(), template_code=template_code, apply=apply
+    )
+    for change in changes:
+        click.echo(
+            f"  {change.attempt_id}: {change.previous.get('total')} -> "
+            f"{change.current.get('total')}"
+            f"{'  (pass/fail changed)' if change.pass_changed else ''}"
+        )
+    flipped = sum(change.pass_changed for change in changes)
+    click.echo(
+        f"{checked} attempts checked, {len(changes)} changed, {flipped} pass/fail changed"
+        + ("" if apply else " (dry run: nothing written; add --apply)")
+    )
+    if apply:
+        db.session.commit()
+    else:
+        db.session.rollback()
+
+
+@scoring.command("equate")
+@click.option(
+    "--from",
+    "from_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="parameters of the new form (scoring calibrate output)",
+)
+@click.option(
+    "--to",
+    "to_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="parameters on the reference scale",
+)
+@click.option(
+    "--method",
+    type=click.Choice(["mean-mean", "mean-sigma", "haebara", "stocking-lord"]),
+    default="stocking-lord",
+    show_default=True,
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="write the new form's parameters put on the reference scale",
+)
+def equate_command(from_path: Path, to_path: Path, method: str, out: Path | None) -> None:
+    """Link two calibrations through their common (anchor) items: theta_to = A theta + B."""
+    from scoring.equating import link
+
+    try:
+        linking = link(
+            json.loads(from_path.read_text(encoding="utf-8")),
+            json.loads(to_path.read_text(encoding="utf-8")),
+            method,
+        )
+    except (ValueError, json.JSONDecodeError) as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(
+        f"{method}: A = {linking.A:.4f}, B = {linking.B:.4f} ({len(linking.anchors)} anchor items)"
+    )
+    if out:
+        transformed = linking.transform(json.loads(from_path.read_text(encoding="utf-8")))
+        out.write_text(
+            json.dumps({"linking": linking.as_dict(), **transformed}, indent=2), encoding="utf-8"
+        )
+        click.echo(f"wrote {out}")

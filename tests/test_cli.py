@@ -257,3 +257,62 @@ def test_scoring_analyze_writes_report(runner, tmp_path):
     assert "1000 persons, 5 items" in result.output and "alpha 0.295" in result.output
     assert (tmp_path / "report" / "items.csv").read_text().startswith("item,")
     assert (tmp_path / "report" / "analysis.json").exists()
+
+
+def test_rescore_corrects_and_records(runner, app, client, make_candidate, auth_headers, seeded):
+    """A wrong stored result is found by a dry run, corrected with --apply, and recorded."""
+    from testing_center.attempts.models import Attempt, ScoreRevision
+
+    headers = auth_headers(make_candidate())
+    state = client.post(
+        "/api/v1/attempts", json={"exam_code": "jft-basic-practice"}, headers=headers
+    ).json
+    client.post(f"/api/v1/attempts/{state['id']}/finish", headers=headers)
+    with app.app_context():  # a scoring error once stored a wrong result
+        attempt = db.session.get(Attempt, state["id"])
+        right = dict(attempt.result)
+        attempt.result = {**right, "total": 250, "passed": True}
+        db.session.commit()
+    dry = runner.invoke(args=["scoring", "rescore", "--reason", "scale fix"])
+    assert "1 changed, 1 pass/fail changed (dry run" in dry.output
+    with app.app_context():
+        assert db.session.get(Attempt, state["id"]).result["total"] == 250
+    applied = runner.invoke(args=["scoring", "rescore", "--reason", "scale fix", "--apply"])
+    assert applied.exit_code == 0, applied.output
+    with app.app_context():
+        assert db.session.get(Attempt, state["id"]).result == right
+        [revision] = db.session.scalars(select(ScoreRevision)).all()
+        assert (revision.previous["total"], revision.reason) == (250, "scale fix")
+    again = runner.invoke(args=["scoring", "rescore", "--reason", "check", "--apply"])
+    assert "1 attempts checked, 0 changed" in again.output
+
+
+def test_scoring_equate_links_two_calibrations(runner, tmp_path):
+    """`scoring equate` finds A and B through the anchors and writes the linked form."""
+    import json
+
+    base = [
+        {"item_id": f"i{n}", "a": 0.8 + 0.1 * n, "b": -1.5 + 0.5 * n, "c": 0.0} for n in range(6)
+    ]
+    shifted = [{**item, "a": item["a"] / 1.2, "b": 1.2 * item["b"] - 0.4} for item in base]
+    (tmp_path / "x.json").write_text(json.dumps({"model": "2pl", "items": base}))
+    (tmp_path / "y.json").write_text(json.dumps({"model": "2pl", "items": shifted}))
+    out = tmp_path / "linked.json"
+    result = runner.invoke(
+        args=[
+            "scoring",
+            "equate",
+            "--from",
+            str(tmp_path / "x.json"),
+            "--to",
+            str(tmp_path / "y.json"),
+            "--method",
+            "stocking-lord",
+            "--out",
+            str(out),
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    assert "A = 1.2000, B = -0.4000 (6 anchor items)" in result.output
+    linked = json.loads(out.read_text())
+    assert linked["items"][0]["b"] == pytest.approx(shifted[0]["b"], abs=1e-6)

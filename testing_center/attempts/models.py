@@ -168,3 +168,20 @@ class AttemptPlay(Base):
     last_played_at: Mapped[dt.datetime | None]
 
     attempt: Mapped[Attempt] = relationship(back_populates="plays")
+
+
+class ScoreRevision(Base):
+    """A re-scoring that changed a finished attempt's result: before, after, why, when.
+
+    Results decide visas and jobs; a scoring error found later is corrected by
+    re-scoring, and every change stays on record.
+    """
+
+    __tablename__ = "score_revisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[str] = mapped_column(ForeignKey("attempts.id"), index=True)
+    previous: Mapped[dict[str, Any]]
+    current: Mapped[dict[str, Any]]
+    reason: Mapped[str] = mapped_column(String(500))
+    at: Mapped[dt.datetime]

@@ -32,6 +32,7 @@ from testing_center.attempts.models import (
     AttemptStatus,
     FinishReason,
     Response,
+    ScoreRevision,
     SectionStatus,
 )
 from testing_center.attempts.sections import (
@@ -579,3 +580,56 @@ def granted_audio(session: Session, user: User, attempt_id: str, source: str) ->
             N_("This attempt has no recording with this reference."), code="audio_not_found"
         )
     return media
+
+
+@dataclass(frozen=True)
+class Rescored:
+    """One finished attempt whose result a re-scoring changed."""
+
+    attempt_id: str
+    previous: dict[str, Any]
+    current: dict[str, Any]
+
+    @property
+    def pass_changed(self) -> bool:
+        return self.previous.get("passed") != self.current.get("passed")
+
+
+def rescore_attempts(
+    session: Session,
+    *,
+    reason: str,
+    now: dt.datetime,
+    template_code: str | None = None,
+    apply: bool = True,
+) -> tuple[int, list]:
+    """Score finished attempts again from their stored answers; record what changed.
+
+    Returns how many were checked and the changes. With ``apply`` false nothing is
+    written (a dry run shows what a correction would do).
+    """
+    query = select(Attempt).where(Attempt.status == AttemptStatus.FINISHED)
+    if template_code:
+        query = query.join(ExamTemplate).where(ExamTemplate.code == template_code)
+    checked, changes = 0, []
+    for attempt in session.scalars(query.order_by(Attempt.finished_at)):
+        checked += 1
+        blueprint = blueprint_of(attempt)
+        graded = grade_responses(saved_responses(session, attempt))
+        current = blueprint.scoring.score(graded, blueprint.scoring_sections).as_dict()
+        if current == attempt.result:
+            continue
+        changes.append(Rescored(attempt.id, attempt.result or {}, current))
+        if apply:
+            session.add(
+                ScoreRevision(
+                    attempt_id=attempt.id,
+                    previous=attempt.result or {},
+                    current=current,
+                    reason=reason[:500],
+                    at=now,
+                )
+            )
+            attempt.result = current
+    session.flush()
+    return checked, changes
