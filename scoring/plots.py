@@ -185,6 +185,8 @@ def score_distribution_figure(totals: Iterable[float], pass_mark: float | None =
     axes.set_ylabel("Candidates")
     axes.set_title(f"Score distribution (n = {values.size})")
     axes.yaxis.get_major_locator().set_params(integer=True)
+    if _is_whole(values):
+        axes.xaxis.get_major_locator().set_params(integer=True)
     axes.grid(axis="y", alpha=0.3)
     return figure
 
@@ -321,11 +323,15 @@ def _totals(totals: Iterable[float]) -> np.ndarray:
 def _bin_edges(values: np.ndarray) -> np.ndarray:
     """One bar per score point for whole-number totals, else numpy's "auto" bins."""
     low, high = float(values.min()), float(values.max())
-    if np.allclose(values, np.round(values), rtol=0.0, atol=1e-9) and high - low <= MAX_UNIT_BINS:
+    if _is_whole(values) and high - low <= MAX_UNIT_BINS:
         return np.arange(round(low) - 0.5, round(high) + 1.0, 1.0)
     if low == high:
         return np.array([low - 0.5, high + 0.5])
     return np.histogram_bin_edges(values, bins="auto")
+
+
+def _is_whole(values: np.ndarray) -> bool:
+    return bool(np.allclose(values, np.round(values), rtol=0.0, atol=1e-9))
 
 
 def _number(value: float) -> str:

@@ -275,7 +275,12 @@ def read_responses(path: Path):
     "--model", type=click.Choice(["rasch", "2pl", "3pl"]), default="2pl", show_default=True
 )
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
-def calibrate_command(responses: Path, model: str, out: Path) -> None:
+@click.option(
+    "--plots",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="folder for item characteristic and test information curves (PNG)",
+)
+def calibrate_command(responses: Path, model: str, out: Path, plots: Path | None) -> None:
     """Estimate item parameters by marginal maximum likelihood (EM) and write them as JSON."""
     from scoring.irt import calibrate
 
@@ -291,6 +296,11 @@ def calibrate_command(responses: Path, model: str, out: Path) -> None:
     )
     for item in result.items:
         click.echo(f"  {item.item_id:<20} a={item.a:7.3f}  b={item.b:7.3f}  c={item.c:5.3f}")
+    if plots:
+        from scoring.plots import write_analysis_plots
+
+        for path in write_analysis_plots(plots, params=result):
+            click.echo(f"wrote {path}")
 
 
 @scoring.command("analyze")
@@ -304,7 +314,8 @@ def calibrate_command(responses: Path, model: str, out: Path) -> None:
 )
 def analyze_command(responses: Path, out: Path | None) -> None:
     """Classical item analysis: facility, discrimination, reliability, flags."""
-    from scoring.analysis import InvalidAnalysisInput, analyze_items
+    from scoring.analysis import InvalidAnalysisInput, analyze_items, prorated_totals
+    from scoring.plots import write_analysis_plots
 
     data = read_responses(responses)
     try:
@@ -326,6 +337,7 @@ def analyze_command(responses: Path, out: Path | None) -> None:
         (out / "analysis.json").write_text(
             json.dumps(analysis.as_dict(), indent=2), encoding="utf-8"
         )
+        write_analysis_plots(out, totals=prorated_totals(data.responses))
         click.echo(f"wrote {out / 'items.csv'} and {out / 'analysis.json'}")
 
 

@@ -231,10 +231,14 @@ def test_scoring_calibrate_writes_parameters(runner, tmp_path):
             "2pl",
             "--out",
             str(out),
+            "--plots",
+            str(tmp_path / "plots"),
         ]
     )
     assert result.exit_code == 0, result.output
     assert "log-likelihood -2466.65" in result.output
+    assert (tmp_path / "plots" / "item_characteristic_curves.png").exists()
+    assert (tmp_path / "plots" / "test_information.png").exists()
     params = json.loads(out.read_text())
     assert [round(item["b"], 2) for item in params["items"]] == [-3.36, -1.37, -0.28, -1.87, -3.13]
 
@@ -257,6 +261,7 @@ def test_scoring_analyze_writes_report(runner, tmp_path):
     assert "1000 persons, 5 items" in result.output and "alpha 0.295" in result.output
     assert (tmp_path / "report" / "items.csv").read_text().startswith("item,")
     assert (tmp_path / "report" / "analysis.json").exists()
+    assert (tmp_path / "report" / "score_distribution.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_rescore_corrects_and_records(runner, app, client, make_candidate, auth_headers, seeded):

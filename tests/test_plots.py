@@ -13,9 +13,6 @@ from xml.etree import ElementTree
 
 import numpy as np
 import pytest
-
-pytest.importorskip("matplotlib")
-
 from PIL import Image
 
 from scoring import plots
@@ -122,6 +119,16 @@ def test_icc_svg_has_one_path_per_item(make_params):
     groups = [g for g in root.iter(f"{SVG_NS}g") if (g.get("id") or "").startswith("icc-")]
     assert [g.get("id") for g in groups] == ["icc-Q1", "icc-Q2", "icc-Q3"]
     assert all(len(list(g.iter(f"{SVG_NS}path"))) == 1 for g in groups)
+
+
+def test_icc_of_many_items_has_no_legend():
+    """More than MAX_LEGEND_ENTRIES item curves are drawn without a legend."""
+    n = plots.MAX_LEGEND_ENTRIES + 1
+    params = tuple(ItemParameters(f"I{j}", 1.0, b) for j, b in enumerate(np.linspace(-2, 2, n)))
+    figure = plots.item_characteristic_figure(params)
+    assert len(figure.axes[0].get_lines()) == n
+    assert figure.legends == []
+    assert f"({n} items)" in figure.axes[0].get_title()
 
 
 def test_icc_plots_the_model_probabilities(make_params):
