@@ -31,6 +31,7 @@ class AssembledItem:
     option_order: tuple[str, ...]
     score_as: str
     item_id: int = 0
+    points: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -206,6 +207,7 @@ def assemble_form(
                         tuple(order),
                         part.score_as,
                         entry.item_id,
+                        part.points,
                     )
                 )
         sections.append(AssembledSection(section.code, tuple(items)))

@@ -32,6 +32,7 @@ class PartSpec:
     count: int
     score_as: str
     balance: str | None = None  # "topic": spread the count evenly over topics
+    points: float = 1.0  # what one item of this part is worth (weighted parts)
     p_range: tuple[float, float] | None = None  # classical difficulty (facility) window
 
 
@@ -136,7 +137,12 @@ def _parse_part(label: str, raw: Any, section_code: str, problems: list[str]) ->
     balance = raw.get("balance")
     if balance is not None and balance not in BALANCE:
         problems.append(f"{label}.balance must be one of {list(BALANCE)}")
+    points = raw.get("points", 1)
+    if isinstance(points, bool) or not isinstance(points, int | float) or not 0 < points <= 100:
+        problems.append(f"{label}.points must be a number above 0 and at most 100")
+        points = 1
     return PartSpec(
+        points=float(points),
         filters=filters,
         count=_positive_int(count, f"{label}.count", problems, 500),
         score_as=str(score_as),

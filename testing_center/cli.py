@@ -29,7 +29,7 @@ from item_bank.qti import write_qti_package
 from item_bank.services import export_bundle, import_bundles, read_bundles
 from testing_center.accounts.models import Role
 from testing_center.accounts.services import create_user
-from testing_center.attempts.services import rescore_attempts
+from testing_center.attempts.services import rescore_attempts, response_matrix
 from testing_center.clock import now
 from testing_center.errors import AppError
 from testing_center.extensions import MIGRATIONS_DIR, db
@@ -415,3 +415,19 @@ def equate_command(from_path: Path, to_path: Path, method: str, out: Path | None
             json.dumps({"linking": linking.as_dict(), **transformed}, indent=2), encoding="utf-8"
         )
         click.echo(f"wrote {out}")
+
+
+@scoring.command("responses")
+@click.option("--template", "template_code", required=True, help="exam code")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@with_appcontext
+def responses_command(template_code: str, out: Path) -> None:
+    """Write finished attempts as a response CSV (the input of calibrate and analyze)."""
+    header, rows = response_matrix(db.session, template_code)
+    if not rows:
+        raise click.ClickException(f"no finished attempts at {template_code!r}")
+    with out.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(header)
+        writer.writerows(rows)
+    click.echo(f"wrote {len(rows)} attempts x {len(header)} items to {out}")

@@ -321,3 +321,34 @@ def test_scoring_equate_links_two_calibrations(runner, tmp_path):
     assert "A = 1.2000, B = -0.4000 (6 anchor items)" in result.output
     linked = json.loads(out.read_text())
     assert linked["items"][0]["b"] == pytest.approx(shifted[0]["b"], abs=1e-6)
+
+
+def test_scoring_responses_exports_attempts(
+    runner, app, client, make_candidate, auth_headers, seeded, tmp_path
+):
+    """Finished attempts export as a response CSV that `scoring analyze` reads."""
+    for _ in range(3):
+        headers = auth_headers(make_candidate())
+        state = client.post(
+            "/api/v1/attempts", json={"exam_code": "jft-basic-practice"}, headers=headers
+        ).json
+        item = state["sections"][0]["items"][0]
+        client.put(
+            f"/api/v1/attempts/{state['id']}/responses/{item['ref']}",
+            json={"response": item["options"][0]["id"], "client_seq": 1},
+            headers=headers,
+        )
+        client.post(f"/api/v1/attempts/{state['id']}/finish", headers=headers)
+    out = tmp_path / "responses.csv"
+    result = runner.invoke(
+        args=["scoring", "responses", "--template", "jft-basic-practice", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    lines = out.read_text().splitlines()
+    assert len(lines) == 4
+    assert all(cell in ("", "0", "1") for line in lines[1:] for cell in line.split(","))
+    assert "@" not in out.read_text()
+    missing = runner.invoke(
+        args=["scoring", "responses", "--template", "nope", "--out", str(tmp_path / "x.csv")]
+    )
+    assert missing.exit_code == 1

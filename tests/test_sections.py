@@ -266,3 +266,13 @@ def test_recordings_of_waiting_sections_do_not_play(
     response = client.post(f"/api/v1/attempts/{state['id']}/audio/{source}/plays", headers=headers)
     assert response.status_code == 409
     assert response.json["error"]["code"] == "section_not_open"
+
+
+def test_weighted_parts(exam, client, app):
+    """A part's points weigh its items: 2 items worth 3 each and 2 worth 1 each."""
+    document = tour_template("weighted", "shared")
+    document["sections"][0]["parts"][0]["points"] = 3
+    headers, state = exam(document)
+    result = client.post(f"/api/v1/attempts/{state['id']}/finish", headers=headers).json
+    assert result["raw_max"] == 8
+    assert [s["max_points"] for s in result["sections"]] == [8]

@@ -122,6 +122,7 @@ class AttemptItem(Base):
     position: Mapped[int]
     section_code: Mapped[str] = mapped_column(String(64))
     score_as: Mapped[str] = mapped_column(String(64))  # the scoring section it counts in
+    max_points: Mapped[float] = mapped_column(default=1.0)  # the part's weight
     item_version_id: Mapped[int] = mapped_column(ForeignKey("item_versions.id"))
     option_order: Mapped[list[Any]] = mapped_column(JSON)
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, selectinload, undefer
 from exam_templates.blueprint import Blueprint, parse_blueprint
 from exam_templates.models import ExamTemplate
 from exam_templates.services import build_form, current_templates
-from item_bank.models import ItemVersion, Media
+from item_bank.models import Item, ItemVersion, Media
 from item_bank.types import ITEM_TYPES
 from scoring.grading import ResponseToGrade, grade_responses
 from testing_center.accounts.models import User
@@ -128,6 +128,7 @@ def start_practice(
                     position=position,
                     section_code=section.code,
                     score_as=assembled.score_as,
+                    max_points=assembled.points,
                     item_version_id=assembled.version_id,
                     option_order=list(assembled.option_order),
                     response=Response(),
@@ -439,6 +440,7 @@ def saved_responses(session: Session, attempt: Attempt) -> list[ResponseToGrade]
             ItemVersion.answer_key,
             Response.value,
             ItemVersion.details,
+            AttemptItem.max_points,
         )
         .join(Response, Response.attempt_item_id == AttemptItem.id)
         .join(ItemVersion, ItemVersion.id == AttemptItem.item_version_id)
@@ -447,9 +449,14 @@ def saved_responses(session: Session, attempt: Attempt) -> list[ResponseToGrade]
     )
     return [
         ResponseToGrade(
-            section, item_type, key, value, irt=(details.get("difficulty") or {}).get("irt")
+            section,
+            item_type,
+            key,
+            value,
+            max_points=points,
+            irt=(details.get("difficulty") or {}).get("irt"),
         )
-        for section, item_type, key, value, details in rows
+        for section, item_type, key, value, details, points in rows
     ]
 
 
@@ -633,3 +640,36 @@ def rescore_attempts(
             attempt.result = current
     session.flush()
     return checked, changes
+
+
+def response_matrix(session: Session, template_code: str) -> tuple[list[str], list[list[str]]]:
+    """Finished attempts at an exam as a scored matrix: item refs, and per attempt 1, 0 or
+    empty (not presented). Credit of at least half counts as right. The input of
+    calibration and item analysis; no candidate identity is included."""
+    attempts = list(
+        session.scalars(
+            select(Attempt)
+            .join(ExamTemplate)
+            .where(ExamTemplate.code == template_code, Attempt.status == AttemptStatus.FINISHED)
+            .order_by(Attempt.finished_at)
+        )
+    )
+    refs: dict[str, int] = {}
+    scored: list[dict[str, str]] = []
+    for attempt in attempts:
+        row = {}
+        rows = session.execute(
+            select(Item.ref, ItemVersion.item_type, ItemVersion.answer_key, Response.value)
+            .select_from(AttemptItem)
+            .join(Response, Response.attempt_item_id == AttemptItem.id)
+            .join(ItemVersion, ItemVersion.id == AttemptItem.item_version_id)
+            .join(Item, Item.id == ItemVersion.item_id)
+            .where(AttemptItem.attempt_id == attempt.id)
+        )
+        for ref, item_type, key, value in rows:
+            refs.setdefault(ref, len(refs))
+            credit = ITEM_TYPES[item_type].grade(key, value) if value is not None else 0.0
+            row[ref] = "1" if credit >= 0.5 else "0"
+        scored.append(row)
+    header = sorted(refs)
+    return header, [[row.get(ref, "") for ref in header] for row in scored]

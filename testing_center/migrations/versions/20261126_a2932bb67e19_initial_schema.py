@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 01fcc4c8b4a8
+Revision ID: a2932bb67e19
 Revises:
-Create Date: 2026-11-26 18:56:46.400146
+Create Date: 2026-11-26 18:59:27.878913
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '01fcc4c8b4a8'
+revision = 'a2932bb67e19'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -181,6 +181,7 @@ def upgrade():
     sa.Column('position', sa.Integer(), nullable=False),
     sa.Column('section_code', sa.String(length=64), nullable=False),
     sa.Column('score_as', sa.String(length=64), nullable=False),
+    sa.Column('max_points', sa.Double(), nullable=False),
     sa.Column('item_version_id', sa.Integer(), nullable=False),
     sa.Column('option_order', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['attempt_id'], ['attempts.id'], name=op.f('fk_attempt_items_attempt_id_attempts')),
