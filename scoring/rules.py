@@ -193,6 +193,14 @@ class ScaledSection:
     title: Mapping[str, str]
     scale_max: float
     minimum: float | None
+    # A fixed form's raw-to-scale conversion: (lowest raw points, scaled score) steps.
+    table: tuple[tuple[float, float], ...] = ()
+
+    def scaled(self, points: float, max_points: float) -> float:
+        """The section's scaled score: from the conversion table, else linear."""
+        if self.table:
+            return max((score for raw, score in self.table if points >= raw), default=0.0)
+        return scaled_share(self.scale_max, points, max_points)
 
 
 @dataclass(frozen=True)
@@ -263,7 +271,37 @@ class Scaled:
         title = raw.get("title") or {"en": raw["code"]}
         if not isinstance(title, Mapping):
             raise InvalidScoringRule("a scoring section title maps languages to text")
-        return ScaledSection(raw["code"], dict(title), maximum, minimum)
+        return ScaledSection(
+            raw["code"],
+            dict(title),
+            maximum,
+            minimum,
+            Scaled.parse_table(raw.get("table"), maximum),
+        )
+
+    @staticmethod
+    def parse_table(raw: Any, maximum: float) -> tuple[tuple[float, float], ...]:
+        """A conversion table: [raw points, scaled] pairs, both rising, within the scale."""
+        if raw is None:
+            return ()
+        if not isinstance(raw, list) or not all(
+            isinstance(row, list)
+            and len(row) == 2
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in row)
+            for row in raw
+        ):
+            raise InvalidScoringRule("table must be a list of [raw points, scaled score] pairs")
+        rows = [(float(a), float(b)) for a, b in raw]
+        raws, scores = [r for r, _ in rows], [v for _, v in rows]
+        if (
+            raws != sorted(set(raws))
+            or scores != sorted(scores)
+            or not all(0 <= v <= maximum for v in scores)
+        ):
+            raise InvalidScoringRule(
+                "table rows must rise in raw points and scores, within the section's scale"
+            )
+        return tuple(rows)
 
     @staticmethod
     def parse_band(raw: Any) -> Band:
@@ -285,7 +323,7 @@ class Scaled:
                     raw.code,
                     raw.points,
                     raw.max_points,
-                    scaled_share(spec.scale_max, raw.points, raw.max_points),
+                    spec.scaled(raw.points, raw.max_points),
                     spec.scale_max,
                     spec.minimum,
                 )
@@ -353,6 +391,7 @@ class IrtPattern:
     pass_mark: float
     bands: tuple[Band, ...] = ()
     below_bands: str | None = None
+    ability: str = "eap"  # or "map", "mle" (an all-right or all-wrong MLE sits at the scale end)
     name: str = "irt"
 
     @classmethod
@@ -376,7 +415,14 @@ class IrtPattern:
             pass_mark=number(config, "pass_mark", low, high),
             bands=tuple(sorted((Scaled.parse_band(b) for b in raw_bands), key=lambda b: b.minimum)),
             below_bands=config.get("below_bands"),
+            ability=cls.parse_ability(config.get("ability", "eap")),
         )
+
+    @staticmethod
+    def parse_ability(value: Any) -> str:
+        if value not in ("eap", "map", "mle"):
+            raise InvalidScoringRule("ability must be eap, map or mle")
+        return value
 
     def score(self, graded: Sequence[GradedResponse], section_order: Sequence[str]) -> ScoreResult:
         from scoring.irt import ItemParameters, estimate_ability
@@ -400,8 +446,10 @@ class IrtPattern:
                     for g in calibrated
                 ]
             ]
-            estimate = estimate_ability(pattern, params, "eap")
+            estimate = estimate_ability(pattern, params, self.ability)
             theta, theta_se = float(estimate.theta[0]), float(estimate.se[0])
+        if not math.isfinite(theta):  # MLE of an all-right or all-wrong pattern
+            theta = math.copysign(20.0, theta) if not math.isnan(theta) else 0.0
         scaled = self.intercept + self.slope * theta
         total = float(min(self.scale_max, max(self.scale_min, math.floor(scaled + 0.5))))
         passed = bool(params) and total >= self.pass_mark
@@ -420,9 +468,9 @@ class IrtPattern:
             passed,
             band,
             theta=theta,
-            theta_se=theta_se,
+            theta_se=theta_se if math.isfinite(theta_se) else None,
             calibrated_items=len(params),
-            conditional_sem=round(self.slope * theta_se, 1),
+            conditional_sem=round(self.slope * theta_se, 1) if math.isfinite(theta_se) else None,
         )
 
     def describe(self) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from scoring.errors import InvalidScoringRule
@@ -191,3 +193,53 @@ def test_irt_rule_without_calibrated_items_never_passes():
     result = rule.score(irt_graded("11111", calibrated=False), ["total"])
     assert result.calibrated_items == 0
     assert result.passed is False
+
+
+def test_conversion_table_for_a_fixed_form():
+    """A section with a conversion table scores by the table, not the linear map."""
+    rule = build_rule(
+        {
+            "rule": "scaled",
+            "pass_mark": 30,
+            "sections": [
+                {
+                    "code": "a",
+                    "scale_max": 60,
+                    "min": 19,
+                    "table": [[0, 0], [3, 20], [6, 45], [9, 60]],
+                }
+            ],
+        },
+        ["a"],
+    )
+    scores = [
+        rule.score(graded({"a": [True] * right + [False] * (10 - right)}), ["a"])
+        for right in (2, 3, 8, 10)
+    ]
+    assert [s.sections[0].scaled for s in scores] == [0, 20, 45, 60]
+    assert [s.passed for s in scores] == [False, False, True, True]
+
+
+@pytest.mark.parametrize(
+    "table", [[[0, 0], [0, 10]], [[0, 30], [5, 20]], [[0, 0], [5, 99]], "steps"]
+)
+def test_bad_conversion_tables_refused(table):
+    """A table whose rows do not rise, or leave the scale, is refused."""
+    with pytest.raises(InvalidScoringRule):
+        build_rule(
+            {
+                "rule": "scaled",
+                "pass_mark": 10,
+                "sections": [{"code": "a", "scale_max": 60, "table": table}],
+            },
+            ["a"],
+        )
+
+
+def test_irt_rule_mle_on_a_perfect_pattern():
+    """With MLE, an all-right pattern scores at the top of the scale, with no finite SEM."""
+    rule = build_rule({**IRT_CONFIG, "ability": "mle"}, ["total"])
+    result = rule.score(irt_graded("11111"), ["total"])
+    assert result.total == 250
+    assert result.conditional_sem is None
+    assert json.dumps(result.as_dict(), allow_nan=False)
