@@ -209,6 +209,12 @@ class Band:
     label: str
 
 
+def band_label(bands: Sequence[Band], below: str | None, total: float) -> str | None:
+    """The label of the highest band reached; ``below`` under the lowest (if bands exist)."""
+    reached = [band.label for band in bands if total >= band.minimum]
+    return reached[-1] if reached else (below if bands else None)
+
+
 @dataclass(frozen=True)
 class Scaled:
     """Linear raw-to-scale conversion with a total pass mark, section minimums and bands."""
@@ -352,8 +358,7 @@ class Scaled:
     def band_for(self, total: float, passed: bool) -> str | None:
         if self.bands_for_passed_only and not passed:
             return None
-        reached = [band.label for band in self.bands if total >= band.minimum]
-        return reached[-1] if reached else (self.below_bands if self.bands else None)
+        return band_label(self.bands, self.below_bands, total)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -453,8 +458,7 @@ class IrtPattern:
         scaled = self.intercept + self.slope * theta
         total = float(min(self.scale_max, max(self.scale_min, math.floor(scaled + 0.5))))
         passed = bool(params) and total >= self.pass_mark
-        reached = [band.label for band in self.bands if total >= band.minimum]
-        band = reached[-1] if reached else (self.below_bands if self.bands else None)
+        band = band_label(self.bands, self.below_bands, total)
         points = sum(s.points for s in sections)
         maximum = sum(s.max_points for s in sections)
         return ScoreResult(

@@ -42,7 +42,10 @@ def ensure_chromium() -> str:
             timeout=900,
         )
     if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed and cannot be installed here")
+        message = "Debian's chromium is not installed and cannot be installed here"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI must run the browser tests, never pass without them
+        pytest.skip(message)
     return CHROMIUM
 
 

@@ -27,6 +27,7 @@ from testing_center.attempts.models import AttemptStatus, FinishReason
 from testing_center.attempts.presenters import attempt_result, attempt_review, attempt_state
 from testing_center.attempts.services import (
     SaveAck,
+    attempt_closed,
     blueprint_of,
     current_attempt,
     finish_attempt,
@@ -216,9 +217,7 @@ def audio(attempt_id, source):
     attempt = current_attempt(db.session, attempt_id, user, now())
     db.session.commit()
     if attempt.status != AttemptStatus.IN_PROGRESS:
-        raise Conflict(
-            N_("This attempt is finished; answers can no longer be changed."), code="attempt_closed"
-        )
+        raise attempt_closed()
     media = granted_audio(db.session, user, attempt_id, source)
     response = send_file(
         io.BytesIO(media.data),

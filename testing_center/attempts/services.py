@@ -62,6 +62,13 @@ class SaveAck:
     saved_at: dt.datetime | None
 
 
+def attempt_closed() -> Conflict:
+    """The refusal for anything that would change a finished attempt."""
+    return Conflict(
+        N_("This attempt is finished; answers can no longer be changed."), code="attempt_closed"
+    )
+
+
 def template_for_code(session: Session, code: str) -> ExamTemplate:
     """Return the current version of the template ``code`` or raise ``NotFound``."""
     for template in current_templates(session):
@@ -214,9 +221,7 @@ def locked_attempt(session: Session, attempt_id: str, user: User, now: dt.dateti
     session.execute(select(Attempt.id).where(Attempt.id == attempt_id).with_for_update())
     attempt = current_attempt(session, attempt_id, user, now)
     if attempt.status != AttemptStatus.IN_PROGRESS:
-        raise Conflict(
-            N_("This attempt is finished; answers can no longer be changed."), code="attempt_closed"
-        )
+        raise attempt_closed()
     return attempt
 
 
@@ -380,10 +385,7 @@ def check_still_open(
         select(Attempt.status, Attempt.deadline_at).where(Attempt.id == attempt_id)
     ).one()
     if status != AttemptStatus.IN_PROGRESS:
-        raise Conflict(
-            N_("This attempt is finished; answers can no longer be changed."),
-            code="attempt_closed",
-        )
+        raise attempt_closed()
     section = session.execute(
         select(
             AttemptSection.started_at, AttemptSection.finished_at, AttemptSection.deadline_at
@@ -532,9 +534,7 @@ def record_play(
     """Count one play of an audio source, refusing it past the limit or after the deadline."""
     attempt = current_attempt(session, attempt_id, user, now)
     if attempt.status != AttemptStatus.IN_PROGRESS:
-        raise Conflict(
-            N_("This attempt is finished; answers can no longer be changed."), code="attempt_closed"
-        )
+        raise attempt_closed()
     play = next((p for p in attempt.plays if p.source == source), None)
     if play is None:
         raise NotFound(
