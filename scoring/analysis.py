@@ -190,6 +190,20 @@ class ItemAnalysis:
         """Return a JSON-ready dict (undefined statistics are None)."""
         return asdict(self)
 
+    def summary(self) -> dict[str, Any]:
+        """Return the test-level figures people ask for first (``analyze``'s summary.json)."""
+        test = self.test
+        return {
+            "n": test.n_persons,
+            "items": test.n_items,
+            "alpha": test.alpha,
+            "KR20": test.kr20,
+            "SEM": test.sem,
+            "mean": test.mean,
+            "SD": test.sd,
+            "flagged_items": sum(1 for item in self.items if item.flags),
+        }
+
     def to_csv_rows(self, digits: int = 4) -> list[list[str]]:
         """Return one header row and one row per item, values rounded to ``digits``."""
         rows = [list(ITEM_CSV_HEADER)]

@@ -1,7 +1,7 @@
 """IRT scale linking: put form X's item parameters on form Y's theta scale.
 
 Pure numeric code (numpy + scipy): no Flask, no database, no clock. Two calibrations
-(``CalibrationResult.as_dict()`` JSON, or the ``CalibrationResult`` itself) of forms X
+(calibration documents, ``CalibrationResult.as_dict()``, in any D metric) of forms X
 ("from") and Y ("to") each fix their own N(0, 1) theta scale; items with the same
 ``item_id`` in both are the anchors (common items, non-equivalent groups anchor test
 design). Item response function as in ``scoring.irt`` (D = 1)::
@@ -28,14 +28,15 @@ Methods (``METHODS``), for the J anchors with parameters (a_Xj, b_Xj, c_Xj) and
                    characteristic curves (Stocking & Lord 1983, Appl. Psychol. Meas. 7,
                    201-210).
 
-By default the characteristic-curve criteria are the one-directional (X to Y) forms of
-Kolen & Brennan (2014, ch. 6), evaluated on Y's scale at ``THETA_GRID``: 41
-equally spaced points from -4 to 4 (step 0.2), weighted by the N(0, 1) density
-normalised to sum 1 (``GRID_WEIGHTS``). Another grid (points and weights, used as
-given) may be passed. ``symmetric=True`` adds the reverse direction, Y's anchors put on
-X's scale (a_Y A, (b_Y - B) / A) and compared with X's on X's grid, as in Haebara's
-original criterion; with it, and the ability distributions as grids, Kolen's STUIRT
-example 1 is reproduced (tests/test_equating.py). Both criteria are
+By default the characteristic-curve criteria are symmetric, as in Haebara's original
+criterion and Kolen's STUIRT: X's anchors put on Y's scale and compared with Y's on Y's
+grid (the one-directional form of Kolen & Brennan 2014, ch. 6), plus Y's anchors put on
+X's scale (a_Y A, (b_Y - B) / A) and compared with X's on X's grid. The default grid is
+``THETA_GRID``: 41 equally spaced points from -4 to 4 (step 0.2), weighted by the
+N(0, 1) density normalised to sum 1 (``GRID_WEIGHTS``), for both directions; other
+grids (points and weights, used as given) may be passed, one per scale.
+``symmetric=False`` keeps the X-to-Y direction only. With the ability distributions as
+grids, Kolen's STUIRT example 1 is reproduced (tests/test_equating.py). Both criteria are
 sums of squared residuals, minimised by
 ``scipy.optimize.least_squares`` (trust-region reflective, exact Jacobian, A > 0) from
 the mean-sigma solution. When Y's anchors are an exact linear transformation of X's,
@@ -47,7 +48,6 @@ choice. Mean-sigma needs anchors of different difficulty, mean-mean none.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -55,7 +55,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy import optimize, special
 
-from scoring.irt import CalibrationResult
+from scoring.irt import CalibrationResult, parameters_from_document
 
 Method = Literal["mean-mean", "mean-sigma", "haebara", "stocking-lord"]
 METHODS: tuple[str, ...] = ("mean-mean", "mean-sigma", "haebara", "stocking-lord")
@@ -109,9 +109,9 @@ class Linking:
             raise ValueError(
                 f"the linking is for model {self.model!r}, the parameters are {data.get('model')!r}"
             )
-        items = []
-        for item in _items(data, "params"):
-            _abc(item, "params")
+        parameters_from_document(data, "params")  # refuse what cannot be transformed
+        items = {}
+        for item_id, item in data["items"].items():
             converted = dict(item)
             converted["a"] = float(item["a"]) / self.A
             converted["b"] = self.A * float(item["b"]) + self.B
@@ -119,7 +119,7 @@ class Linking:
                 converted["se_a"] = float(item["se_a"]) / self.A
             if item.get("se_b") is not None:
                 converted["se_b"] = self.A * float(item["se_b"])
-            items.append(converted)
+            items[item_id] = converted
         result = dict(data)
         result["items"] = items
         return result
@@ -142,12 +142,12 @@ def link(
     method: Method = "stocking-lord",
     *,
     grid: Grid | None = None,
-    symmetric: bool = False,
+    symmetric: bool = True,
     from_grid: Grid | None = None,
 ) -> Linking:
     """Find A and B putting form X (``from_params``) on form Y's scale (``to_params``).
 
-    Both are calibrate JSON (``CalibrationResult.as_dict()``) of the same model. For the
+    Both are calibration documents (``CalibrationResult.as_dict()``) of one model. For the
     characteristic-curve methods, ``grid`` is (theta points, weights) on Y's scale
     (default ``THETA_GRID``, ``GRID_WEIGHTS``); ``symmetric`` adds the Y-to-X criterion
     on ``from_grid`` on X's scale (default: the same grid); the moment methods ignore
@@ -191,43 +191,43 @@ def link(
 # --------------------------------------------------------------------------- input
 
 
+def read_quadrature(document: Any) -> dict[str, Grid]:
+    """Return ``link``'s grids from ``{"points", "x_weights", "y_weights"}``.
+
+    The points serve both scales; ``x_points`` / ``y_points`` give each scale its own
+    (STUIRT's input for ability distributions estimated on each form). The grids are
+    checked by ``link``.
+    """
+    if not isinstance(document, Mapping):
+        raise ValueError('the quadrature must be {"points", "x_weights", "y_weights"}')
+    grids = {}
+    for scale, argument in (("y", "grid"), ("x", "from_grid")):
+        points = document.get(f"{scale}_points", document.get("points"))
+        weights = document.get(f"{scale}_weights")
+        if not isinstance(points, list) or not isinstance(weights, list):
+            raise ValueError(f"the quadrature needs points and {scale}_weights (lists of numbers)")
+        try:
+            grids[argument] = (
+                np.array(points, dtype=float),
+                np.array(weights, dtype=float),
+            )
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"the quadrature's points and {scale}_weights must be numbers"
+            ) from None
+    return grids
+
+
 def _as_mapping(params: Params) -> Mapping[str, Any]:
     if isinstance(params, CalibrationResult):
         return params.as_dict()
     if not isinstance(params, Mapping):
-        raise ValueError("parameters must be calibrate JSON: a mapping with 'model' and 'items'")
+        raise ValueError("parameters must be a calibration document with 'model' and 'items'")
     return params
 
 
-def _items(data: Mapping[str, Any], name: str) -> list[Mapping[str, Any]]:
-    items = data.get("items")
-    if not isinstance(items, Sequence) or isinstance(items, str):
-        raise ValueError(f"{name}: 'items' must be a list of item parameters")
-    return list(items)
-
-
-def _abc(item: Mapping[str, Any], name: str) -> tuple[str, float, float, float]:
-    try:
-        item_id = str(item["item_id"])
-        a, b = float(item["a"]), float(item["b"])
-        c = float(item.get("c") or 0.0)
-    except (KeyError, TypeError, ValueError) as error:
-        raise ValueError(f"{name}: each item needs item_id, a and b numbers ({error})") from None
-    if not (math.isfinite(a) and a > 0 and math.isfinite(b) and 0 <= c < 1):
-        raise ValueError(
-            f"{name}: item {item_id!r} has a={a}, b={b}, c={c}; need a > 0, finite b and 0 <= c < 1"
-        )
-    return item_id, a, b, c
-
-
 def _form(data: Mapping[str, Any], name: str) -> dict[str, tuple[float, float, float]]:
-    form: dict[str, tuple[float, float, float]] = {}
-    for item in _items(data, name):
-        item_id, a, b, c = _abc(item, name)
-        if item_id in form:
-            raise ValueError(f"{name}: item id {item_id!r} appears twice")
-        form[item_id] = (a, b, c)
-    return form
+    return {item.item_id: (item.a, item.b, item.c) for item in parameters_from_document(data, name)}
 
 
 def _anchors(x_data: Mapping[str, Any], y_data: Mapping[str, Any]) -> _Anchors:

@@ -18,7 +18,8 @@ class ResponseToGrade:
     answer_key: Any
     response: Any
     max_points: float = 1.0
-    irt: Mapping[str, Any] | None = None  # calibrated parameters (a, b, c), if any
+    irt: Mapping[str, Any] | None = None  # calibrated parameters (a, b, c, version), if any
+    full_credit: bool = False  # a correction credits everyone presented the item
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,12 @@ class GradedResponse:
 
 
 def grade_responses(responses: Iterable[ResponseToGrade]) -> list[GradedResponse]:
-    """Grade each response with its item type's rule; an unanswered item earns nothing."""
+    """Grade each response with its item type's rule; an unanswered item earns nothing,
+    unless a correction gives everyone full credit."""
     graded = []
     for response in responses:
-        credit = 0.0
-        if response.response is not None:
+        credit = 1.0 if response.full_credit else 0.0
+        if response.response is not None and not response.full_credit:
             credit = ITEM_TYPES[response.item_type].grade(response.answer_key, response.response)
         graded.append(
             GradedResponse(

@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -78,6 +78,10 @@ INTERCEPT_BOUNDS = (-50.0, 50.0)
 SIGMA_BOUNDS = (0.01, 20.0)
 THETA_BOUND = 8.0  # MLE/MAP search interval [-THETA_BOUND, THETA_BOUND]
 WEIGHT_COLUMN = "weight"
+RASCH_CONVENTION = (
+    "common slope: one discrimination a shared by all items, theta ~ N(0, 1) (ltm's rasch); "
+    "equivalently slope 1 with ability SD a (mirt's Rasch)"
+)
 
 
 # --------------------------------------------------------------------------- data
@@ -233,16 +237,71 @@ class CalibrationResult:
     def c(self) -> np.ndarray:
         return np.array([item.c for item in self.items])
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
+    def as_dict(self, scaling: float = 1.0) -> dict[str, Any]:
+        """Return the calibration document (the ``scoring calibrate`` output).
+
+        ``{"model", "D", "loglik", "converged", "iterations", "items": {id: {"a", "b",
+        "c", "se_a", "se_b", "se_c"}}}``. Slopes are reported for the response function
+        ``c + (1 - c) / (1 + exp(-D a (theta - b)))``: D = 1 is the metric of ltm and
+        mirt; with D = 1.702 the slopes approximate the normal ogive's (a / 1.702).
+        A Rasch document says which Rasch it is in ``"rasch"``.
+        """
+        if not (math.isfinite(scaling) and scaling > 0):
+            raise ValueError("the scaling constant D must be a positive number")
+        document: dict[str, Any] = {
             "model": self.model,
-            "items": [item.as_dict() for item in self.items],
-            "log_likelihood": self.log_likelihood,
-            "iterations": self.iterations,
+            "D": scaling,
+            "loglik": _json_number(self.log_likelihood),
             "converged": self.converged,
-            "quadrature_points": self.quadrature_points,
+            "iterations": self.iterations,
             "n_persons": self.n_persons,
+            "quadrature_points": self.quadrature_points,
         }
+        if self.model == "rasch":
+            document["rasch"] = RASCH_CONVENTION
+        document["items"] = {
+            item.item_id: {
+                "a": _json_number(item.a / scaling),
+                "b": _json_number(item.b),
+                "c": _json_number(item.c),
+                "se_a": _json_number(item.se_a / scaling),
+                "se_b": _json_number(item.se_b),
+                "se_c": _json_number(item.se_c),
+            }
+            for item in self.items
+        }
+        return document
+
+
+def parameters_from_document(document: Any, name: str = "parameters") -> tuple[ItemParameters, ...]:
+    """Read item parameters from a calibration document (``CalibrationResult.as_dict``).
+
+    Slopes are returned in the D = 1 metric whatever the document's ``D``, so documents
+    written with ``--scaling 1.702`` and without can be mixed. Raise ``ValueError``
+    naming the first problem.
+    """
+    if not isinstance(document, Mapping) or not isinstance(document.get("items"), Mapping):
+        raise ValueError(f"{name}: a calibration document needs 'items': {{id: {{a, b, c}}}}")
+    scaling = document.get("D", 1.0)
+    if isinstance(scaling, bool) or not isinstance(scaling, int | float) or not scaling > 0:
+        raise ValueError(f"{name}: D must be a positive number")
+    items = []
+    for item_id, values in document["items"].items():
+        try:
+            a, b = float(values["a"]) * scaling, float(values["b"])
+            c = float(values.get("c") or 0.0)
+            errors = [float(values.get(k) or 0.0) for k in ("se_a", "se_b", "se_c")]
+        except (AttributeError, KeyError, TypeError, ValueError):
+            raise ValueError(f"{name}: item {item_id!r} needs numbers a and b") from None
+        if not (math.isfinite(a) and a > 0 and math.isfinite(b) and 0 <= c < 1):
+            raise ValueError(
+                f"{name}: item {item_id!r} has a={a}, b={b}, c={c}; "
+                "need a > 0, finite b and 0 <= c < 1"
+            )
+        items.append(ItemParameters(str(item_id), a, b, c, errors[0] * scaling, *errors[1:]))
+    if not items:
+        raise ValueError(f"{name}: the document has no items")
+    return tuple(items)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,11 @@ from exam_templates.models import ExamTemplate
 from item_bank.models import Item, ItemVersion
 from testing_center.accounts.models import ApiToken, CandidateProfile, User
 from testing_center.attempts.models import Attempt, AttemptItem, Response
+from testing_center.psychometrics.models import (
+    ItemVersionParameters,
+    ParameterSet,
+    ScoringCorrection,
+)
 
 __all__ = [
     "ApiToken",
@@ -13,6 +18,9 @@ __all__ = [
     "ExamTemplate",
     "Item",
     "ItemVersion",
+    "ItemVersionParameters",
+    "ParameterSet",
     "Response",
+    "ScoringCorrection",
     "User",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -15,7 +16,7 @@ from sqlalchemy import func, select
 
 from item_bank.models import Item
 from item_bank.services import SAMPLES_DIR, read_yaml_bundle
-from testing_center.accounts.models import User
+from testing_center.accounts.models import Role, User
 from testing_center.extensions import db
 
 
@@ -218,8 +219,6 @@ LSAT6 = Path(__file__).parent / "data" / "lsat6.csv"
 
 def test_scoring_calibrate_writes_parameters(runner, tmp_path):
     """`scoring calibrate` fits the model and writes its parameters as JSON."""
-    import json
-
     out = tmp_path / "params.json"
     result = runner.invoke(
         args=[
@@ -240,7 +239,61 @@ def test_scoring_calibrate_writes_parameters(runner, tmp_path):
     assert (tmp_path / "plots" / "item_characteristic_curves.png").exists()
     assert (tmp_path / "plots" / "test_information.png").exists()
     params = json.loads(out.read_text())
-    assert [round(item["b"], 2) for item in params["items"]] == [-3.36, -1.37, -0.28, -1.87, -3.13]
+    assert set(params) >= {"model", "D", "loglik", "converged", "iterations", "items"}
+    assert (params["model"], params["D"], round(params["loglik"], 2)) == ("2pl", 1.0, -2466.65)
+    assert list(params["items"]) == [f"item{n}" for n in range(1, 6)]
+    assert [round(item["b"], 2) for item in params["items"].values()] == [
+        -3.36,
+        -1.37,
+        -0.28,
+        -1.87,
+        -3.13,
+    ]
+    assert set(params["items"]["item1"]) >= {"a", "b", "c", "se_a", "se_b"}
+
+
+def test_scoring_calibrate_scaling_and_rasch_convention(runner, tmp_path):
+    """--scaling 1.702 divides the slopes by D; a Rasch document says which Rasch it is."""
+
+    def calibrate(model, *extra):
+        out = tmp_path / f"{model}{len(extra)}.json"
+        result = runner.invoke(
+            args=[
+                "scoring",
+                "calibrate",
+                "--responses",
+                str(LSAT6),
+                "--model",
+                model,
+                "--out",
+                str(out),
+                *extra,
+            ]
+        )
+        assert result.exit_code == 0, result.output
+        return json.loads(out.read_text())
+
+    plain, normal = calibrate("2pl"), calibrate("2pl", "--scaling", "1.702")
+    assert normal["D"] == 1.702
+    for item_id, item in plain["items"].items():
+        assert normal["items"][item_id]["a"] == pytest.approx(item["a"] / 1.702)
+        assert normal["items"][item_id]["b"] == pytest.approx(item["b"])
+    rasch = calibrate("rasch")
+    assert rasch["rasch"].startswith("common slope")
+    assert len({round(item["a"], 6) for item in rasch["items"].values()}) == 1
+    refused = runner.invoke(
+        args=[
+            "scoring",
+            "calibrate",
+            "--responses",
+            str(LSAT6),
+            "--out",
+            str(tmp_path / "z"),
+            "--scaling",
+            "0",
+        ]
+    )
+    assert refused.exit_code == 2 and not (tmp_path / "z").exists()
 
 
 def test_scoring_refuses_bad_response_files(runner, tmp_path):
@@ -261,13 +314,20 @@ def test_scoring_analyze_writes_report(runner, tmp_path):
     assert "1000 persons, 5 items" in result.output and "alpha 0.295" in result.output
     assert (tmp_path / "report" / "items.csv").read_text().startswith("item,")
     assert (tmp_path / "report" / "analysis.json").exists()
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    assert summary["n"] == 1000 and round(summary["alpha"], 3) == 0.295
+    assert {"SEM", "mean", "SD"} <= set(summary)
     assert (tmp_path / "report" / "score_distribution.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_rescore_corrects_and_records(runner, app, client, make_candidate, auth_headers, seeded):
-    """A wrong stored result is found by a dry run, corrected with --apply, and recorded."""
+def test_rescore_corrects_and_records(
+    runner, app, client, make_candidate, make_staff, auth_headers, seeded
+):
+    """A wrong stored result is found by a dry run, corrected with --apply, and recorded
+    with who and why; applying needs a staff account to answer for it."""
     from testing_center.attempts.models import Attempt, ScoreRevision
 
+    operator = make_staff(Role.OPERATOR)
     headers = auth_headers(make_candidate())
     state = client.post(
         "/api/v1/attempts", json={"exam_code": "jft-basic-practice"}, headers=headers
@@ -282,45 +342,60 @@ def test_rescore_corrects_and_records(runner, app, client, make_candidate, auth_
     assert "1 changed, 1 pass/fail changed (dry run" in dry.output
     with app.app_context():
         assert db.session.get(Attempt, state["id"]).result["total"] == 250
-    applied = runner.invoke(args=["scoring", "rescore", "--reason", "scale fix", "--apply"])
+    anonymous = runner.invoke(args=["scoring", "rescore", "--reason", "scale fix", "--apply"])
+    assert anonymous.exit_code == 2 and "--by" in anonymous.output
+    candidate = make_candidate()
+    not_staff = runner.invoke(
+        args=["scoring", "rescore", "--reason", "x", "--apply", "--by", candidate.email]
+    )
+    assert not_staff.exit_code == 1 and "not an operator" in not_staff.output
+    applied = runner.invoke(
+        args=["scoring", "rescore", "--reason", "scale fix", "--apply", "--by", operator.email]
+    )
     assert applied.exit_code == 0, applied.output
     with app.app_context():
         assert db.session.get(Attempt, state["id"]).result == right
         [revision] = db.session.scalars(select(ScoreRevision)).all()
         assert (revision.previous["total"], revision.reason) == (250, "scale fix")
-    again = runner.invoke(args=["scoring", "rescore", "--reason", "check", "--apply"])
+        assert (revision.actor_id, revision.reissue_pending) == (operator.id, True)
+    again = runner.invoke(
+        args=["scoring", "rescore", "--reason", "check", "--apply", "--by", operator.email]
+    )
     assert "1 attempts checked, 0 changed" in again.output
 
 
 def test_scoring_equate_links_two_calibrations(runner, tmp_path):
-    """`scoring equate` finds A and B through the anchors and writes the linked form."""
-    import json
-
-    base = [
-        {"item_id": f"i{n}", "a": 0.8 + 0.1 * n, "b": -1.5 + 0.5 * n, "c": 0.0} for n in range(6)
-    ]
-    shifted = [{**item, "a": item["a"] / 1.2, "b": 1.2 * item["b"] - 0.4} for item in base]
-    (tmp_path / "x.json").write_text(json.dumps({"model": "2pl", "items": base}))
-    (tmp_path / "y.json").write_text(json.dumps({"model": "2pl", "items": shifted}))
+    """`scoring equate` prints {"A", "B"} found through the anchors and writes the linked form."""
+    base = {f"i{n}": {"a": 0.8 + 0.1 * n, "b": -1.5 + 0.5 * n, "c": 0.0} for n in range(6)}
+    shifted = {k: {**v, "a": v["a"] / 1.2, "b": 1.2 * v["b"] - 0.4} for k, v in base.items()}
+    (tmp_path / "x.json").write_text(json.dumps({"model": "2pl", "D": 1, "items": base}))
+    (tmp_path / "y.json").write_text(json.dumps({"model": "2pl", "D": 1, "items": shifted}))
+    grid = {"points": [-2, 0, 2], "x_weights": [0.2, 0.6, 0.2], "y_weights": [0.3, 0.4, 0.3]}
+    (tmp_path / "q.json").write_text(json.dumps(grid))
     out = tmp_path / "linked.json"
+    common = ["scoring", "equate", "--from", str(tmp_path / "x.json")]
+    common += ["--to", str(tmp_path / "y.json")]
     result = runner.invoke(
         args=[
-            "scoring",
-            "equate",
-            "--from",
-            str(tmp_path / "x.json"),
-            "--to",
-            str(tmp_path / "y.json"),
+            *common,
             "--method",
             "stocking-lord",
+            "--quadrature",
+            str(tmp_path / "q.json"),
             "--out",
             str(out),
         ]
     )
     assert result.exit_code == 0, result.output
-    assert "A = 1.2000, B = -0.4000 (6 anchor items)" in result.output
+    printed = json.loads(result.stdout)
+    assert printed["A"] == pytest.approx(1.2, abs=1e-6)
+    assert printed["B"] == pytest.approx(-0.4, abs=1e-6)
+    assert printed["symmetric"] is True and len(printed["anchors"]) == 6
     linked = json.loads(out.read_text())
-    assert linked["items"][0]["b"] == pytest.approx(shifted[0]["b"], abs=1e-6)
+    assert linked["items"]["i0"]["b"] == pytest.approx(shifted["i0"]["b"], abs=1e-6)
+    (tmp_path / "q.json").write_text(json.dumps({"points": [0], "x_weights": [1]}))
+    bad = runner.invoke(args=[*common, "--quadrature", str(tmp_path / "q.json")])
+    assert bad.exit_code == 1 and "y_weights" in bad.output
 
 
 def test_scoring_responses_exports_attempts(

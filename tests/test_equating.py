@@ -17,7 +17,7 @@ import json
 import numpy as np
 import pytest
 
-from scoring.equating import GRID_WEIGHTS, METHODS, THETA_GRID, Linking, link
+from scoring.equating import GRID_WEIGHTS, METHODS, THETA_GRID, Linking, link, read_quadrature
 from scoring.irt import CalibrationResult, ItemParameters
 
 TRUE_A, TRUE_B = 1.2, -0.4
@@ -85,13 +85,13 @@ STUIRT_EXAMPLE_1 = {  # method: (A, B, tolerance on A and B)
 
 
 def make_params(ids, a, b, c=None, model="3pl"):
-    """Return calibrate JSON for items ``ids`` with parameters a, b, c."""
+    """Return a calibration document for items ``ids`` with parameters a, b, c (D = 1)."""
     c = np.zeros(len(ids)) if c is None else c
-    items = [
-        {"item_id": i, "a": float(aj), "b": float(bj), "c": float(cj), "se_a": 0.1, "se_b": 0.2}
+    items = {
+        i: {"a": float(aj), "b": float(bj), "c": float(cj), "se_a": 0.1, "se_b": 0.2}
         for i, aj, bj, cj in zip(ids, a, b, c, strict=True)
-    ]
-    return {"model": model, "items": items, "log_likelihood": -1.0}
+    }
+    return {"model": model, "D": 1.0, "loglik": -1.0, "items": items}
 
 
 def make_forms(seed: int, noise: float = 0.0, anchors: int = 12, unique: int = 8):
@@ -128,10 +128,9 @@ def make_forms(seed: int, noise: float = 0.0, anchors: int = 12, unique: int = 8
 
 def anchor_tcc(params, anchors):
     """Return the test characteristic curve of ``anchors`` on THETA_GRID."""
-    by_id = {item["item_id"]: item for item in params["items"]}
     total = np.zeros_like(THETA_GRID)
     for item_id in anchors:
-        item = by_id[item_id]
+        item = params["items"][item_id]
         z = item["a"] * (THETA_GRID - item["b"])
         total += item["c"] + (1 - item["c"]) / (1 + np.exp(-z))
     return total
@@ -173,20 +172,19 @@ def test_transform_puts_every_item_of_x_on_y_scale():
     moved = linking.transform(x)
     assert len(moved["items"]) == len(x["items"])
     assert moved["model"] == x["model"]
-    assert moved["log_likelihood"] == x["log_likelihood"]
-    for before, after in zip(x["items"], moved["items"], strict=True):
-        assert after["item_id"] == before["item_id"]
+    assert moved["loglik"] == x["loglik"]
+    for item_id, before in x["items"].items():
+        after = moved["items"][item_id]
         assert after["a"] == pytest.approx(before["a"] / TRUE_A)
         assert after["b"] == pytest.approx(TRUE_A * before["b"] + TRUE_B)
         assert after["c"] == before["c"]
         assert after["se_a"] == pytest.approx(before["se_a"] / TRUE_A)
         assert after["se_b"] == pytest.approx(before["se_b"] * TRUE_A)
-    y_anchors = {i["item_id"]: i for i in y["items"] if i["item_id"].startswith("anchor")}
-    for item in moved["items"]:
-        if item["item_id"] in y_anchors:
-            assert item["a"] == pytest.approx(y_anchors[item["item_id"]]["a"])
-            assert item["b"] == pytest.approx(y_anchors[item["item_id"]]["b"])
-    assert x["items"][0]["a"] != moved["items"][0]["a"]  # input left as it was
+    for item_id, item in moved["items"].items():
+        if item_id.startswith("anchor"):
+            assert item["a"] == pytest.approx(y["items"][item_id]["a"])
+            assert item["b"] == pytest.approx(y["items"][item_id]["b"])
+    assert x["items"]["x0"]["a"] != moved["items"]["x0"]["a"]  # input left as it was
 
 
 def test_transform_theta_is_linear():
@@ -211,9 +209,9 @@ def test_methods_agree_under_noise(seed):
 
 @pytest.mark.parametrize("seed", range(5))
 def test_each_characteristic_curve_method_beats_the_others_on_its_criterion(seed):
-    """Stocking-Lord has the smallest anchor-TCC gap, Haebara the smallest ICC gap."""
+    """One-directional Stocking-Lord has the smallest anchor-TCC gap, Haebara the ICC's."""
     x, y, _ = make_forms(seed=seed, noise=0.05)
-    linkings = {method: link(x, y, method) for method in METHODS}
+    linkings = {method: link(x, y, method, symmetric=False) for method in METHODS}
     tcc = {method: tcc_error(linking, x, y) for method, linking in linkings.items()}
     icc = {method: icc_error(linking, x, y) for method, linking in linkings.items()}
     for method in METHODS:
@@ -235,9 +233,9 @@ def test_characteristic_curve_methods_recover_the_tcc_better_on_average():
 
 
 def test_stocking_lord_criterion_is_minimal():
-    """The reported Stocking-Lord criterion is the TCC gap, and no nearby (A, B) is lower."""
+    """The one-directional Stocking-Lord criterion is the TCC gap; no nearby (A, B) is lower."""
     x, y, _ = make_forms(seed=7, noise=0.05)
-    best = link(x, y, "stocking-lord")
+    best = link(x, y, "stocking-lord", symmetric=False)
     assert best.criterion == pytest.approx(tcc_error(best, x, y), rel=1e-9)
     for d_a, d_b in [(1e-3, 0), (-1e-3, 0), (0, 1e-3), (0, -1e-3)]:
         nearby = Linking(best.method, best.model, best.A + d_a, best.B + d_b, best.anchors)
@@ -250,8 +248,8 @@ def test_accepts_calibration_result_and_serialises():
     result_x = CalibrationResult(
         model="3pl",
         items=tuple(
-            ItemParameters(i["item_id"], i["a"], i["b"], i["c"], i["se_a"], i["se_b"])
-            for i in x["items"]
+            ItemParameters(item_id, i["a"], i["b"], i["c"], i["se_a"], i["se_b"])
+            for item_id, i in x["items"].items()
         ),
         log_likelihood=-1.0,
         iterations=1,
@@ -282,9 +280,9 @@ def test_stuirt_example_1_is_reproduced(method):
         kb_params(KB_FORM_X),
         kb_params(KB_FORM_Y),
         method,
-        grid=(KB_POINTS, KB_WEIGHTS_Y),
-        symmetric=True,
-        from_grid=(KB_POINTS, KB_WEIGHTS_X),
+        **read_quadrature(
+            {"points": KB_POINTS, "x_weights": KB_WEIGHTS_X, "y_weights": KB_WEIGHTS_Y}
+        ),
     )
     assert linking.as_dict()["symmetric"] is (method in ("haebara", "stocking-lord"))
     expected_a, expected_b, tolerance = STUIRT_EXAMPLE_1[method]
@@ -297,10 +295,11 @@ def test_stuirt_example_1_is_reproduced(method):
 
 
 def test_symmetric_criterion_differs_from_one_directional():
-    """The default one-directional criterion is not the symmetric one on real data."""
+    """The symmetric criterion (the default) is not the one-directional one on real data."""
     x, y = kb_params(KB_FORM_X), kb_params(KB_FORM_Y)
-    one_way = link(x, y, "stocking-lord", grid=(KB_POINTS, KB_WEIGHTS_Y))
-    both_ways = link(x, y, "stocking-lord", grid=(KB_POINTS, KB_WEIGHTS_Y), symmetric=True)
+    one_way = link(x, y, "stocking-lord", grid=(KB_POINTS, KB_WEIGHTS_Y), symmetric=False)
+    both_ways = link(x, y, "stocking-lord", grid=(KB_POINTS, KB_WEIGHTS_Y))
+    assert both_ways.symmetric and not one_way.symmetric
     assert abs(one_way.A - both_ways.A) > 1e-3
 
 
@@ -312,7 +311,11 @@ def test_bad_grids_are_refused():
     with pytest.raises(ValueError, match="non-negative"):
         link(x, y, "haebara", grid=([0.0, 1.0], [1.0, -1.0]))
     with pytest.raises(ValueError, match="symmetric"):
-        link(x, y, "haebara", from_grid=(KB_POINTS, KB_WEIGHTS_X))
+        link(x, y, "haebara", symmetric=False, from_grid=(KB_POINTS, KB_WEIGHTS_X))
+    with pytest.raises(ValueError, match="x_weights"):
+        read_quadrature({"points": KB_POINTS, "y_weights": KB_WEIGHTS_Y})
+    with pytest.raises(ValueError, match="numbers"):
+        read_quadrature({"points": ["a"], "x_weights": [1], "y_weights": [1]})
 
 
 def test_too_few_anchors_is_refused():
@@ -321,7 +324,7 @@ def test_too_few_anchors_is_refused():
     y = make_params(["shared", "r1", "r2"], [1.0, 1.1, 0.9], [-0.5, 0.5, 1.5])
     with pytest.raises(ValueError, match=r"at least 2 anchor items.*found 1"):
         link(x, y, "mean-sigma")
-    y["items"][0]["item_id"] = "other"
+    y["items"]["other"] = y["items"].pop("shared")
     with pytest.raises(ValueError, match="found 0"):
         link(x, y, "stocking-lord")
 
@@ -342,15 +345,31 @@ def test_unknown_method_is_refused():
 
 
 def test_invalid_item_parameters_are_refused():
-    """A non-positive slope or a duplicated item id in a form is a ValueError."""
+    """A non-positive slope, a missing b or items given as a list is a ValueError."""
     x, y, _ = make_forms(seed=8)
-    x["items"][0]["a"] = -1.0
+    x["items"]["x0"]["a"] = -1.0
     with pytest.raises(ValueError, match="need a > 0"):
         link(x, y, "mean-mean")
     x, y, _ = make_forms(seed=8)
-    y["items"].append(dict(y["items"][0]))
-    with pytest.raises(ValueError, match="appears twice"):
+    del y["items"]["y0"]["b"]
+    with pytest.raises(ValueError, match="needs numbers a and b"):
         link(x, y, "mean-mean")
+    with pytest.raises(ValueError, match="needs 'items'"):
+        link({**x, "items": list(x["items"].values())}, y, "mean-mean")
+
+
+def test_documents_in_another_metric_link_alike():
+    """A document written with D = 1.702 (slopes a / 1.702) links like its D = 1 twin."""
+    x, y, _ = make_forms(seed=10, noise=0.05)
+    x_normal = {
+        **x,
+        "D": 1.702,
+        "items": {k: {**v, "a": v["a"] / 1.702} for k, v in x["items"].items()},
+    }
+    for method in METHODS:
+        plain, scaled = link(x, y, method), link(x_normal, y, method)
+        assert scaled.A == pytest.approx(plain.A, abs=1e-9)
+        assert scaled.B == pytest.approx(plain.B, abs=1e-9)
 
 
 def test_equal_anchor_difficulties_are_refused_by_mean_sigma():

@@ -175,7 +175,8 @@ class ScoreRevision(Base):
     """A re-scoring that changed a finished attempt's result: before, after, why, when.
 
     Results decide visas and jobs; a scoring error found later is corrected by
-    re-scoring, and every change stays on record.
+    re-scoring, and every change stays on record. ``reissue_pending`` marks the
+    attempt's certificate for re-issue; the certificate service clears it when it acts.
     """
 
     __tablename__ = "score_revisions"
@@ -186,3 +187,5 @@ class ScoreRevision(Base):
     current: Mapped[dict[str, Any]]
     reason: Mapped[str] = mapped_column(String(500))
     at: Mapped[dt.datetime]
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reissue_pending: Mapped[bool] = mapped_column(default=True, index=True)

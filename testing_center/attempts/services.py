@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, selectinload, undefer
 from exam_templates.blueprint import Blueprint, parse_blueprint
 from exam_templates.models import ExamTemplate
 from exam_templates.services import build_form, current_templates
-from item_bank.models import Item, ItemVersion, Media
+from item_bank.models import ItemVersion, Media
 from item_bank.types import ITEM_TYPES
 from scoring.grading import ResponseToGrade, grade_responses
 from testing_center.accounts.models import User
@@ -46,6 +46,7 @@ from testing_center.attempts.sections import (
 from testing_center.attempts.sections import close as close_section
 from testing_center.errors import Conflict, NotFound
 from testing_center.i18n import N_
+from testing_center.psychometrics.services import scoring_inputs
 
 PRACTICE = "practice"
 
@@ -434,10 +435,12 @@ def claim_for_finish(
 
 
 def saved_responses(session: Session, attempt: Attempt) -> list[ResponseToGrade]:
-    """Read every presented item's key and stored response, in one query."""
+    """Read every presented item's key and stored response, with the corrections and
+    stored item parameters in force (a dropped item is left out)."""
     rows = session.execute(
         select(
             AttemptItem.score_as,
+            AttemptItem.item_version_id,
             ItemVersion.item_type,
             ItemVersion.answer_key,
             Response.value,
@@ -448,18 +451,34 @@ def saved_responses(session: Session, attempt: Attempt) -> list[ResponseToGrade]
         .join(ItemVersion, ItemVersion.id == AttemptItem.item_version_id)
         .where(AttemptItem.attempt_id == attempt.id)
         .order_by(AttemptItem.position)
-    )
-    return [
-        ResponseToGrade(
-            section,
-            item_type,
-            key,
-            value,
-            max_points=points,
-            irt=(details.get("difficulty") or {}).get("irt"),
+    ).all()
+    overrides = scoring_inputs(session, (row.item_version_id for row in rows))
+    responses = []
+    for section, version_id, item_type, key, value, details, points in rows:
+        override = overrides.get(version_id)
+        if override and override.dropped:
+            continue
+        responses.append(
+            ResponseToGrade(
+                section,
+                item_type,
+                override.answer_key if override else key,
+                value,
+                max_points=points,
+                irt=(override and override.irt) or bundle_parameters(details),
+                full_credit=bool(override and override.full_credit),
+            )
         )
-        for section, item_type, key, value, details, points in rows
-    ]
+    return responses
+
+
+def bundle_parameters(details: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Return the IRT parameters an item version was imported with, labelled by the scale
+    its bundle names (the parameter version a result records)."""
+    irt = (details.get("difficulty") or {}).get("irt")
+    if not irt:
+        return None
+    return {**irt, "version": irt.get("scale") or "bundle"}
 
 
 def finish_attempt(
@@ -607,13 +626,16 @@ def rescore_attempts(
     *,
     reason: str,
     now: dt.datetime,
+    actor: User | None = None,
     template_code: str | None = None,
     apply: bool = True,
-) -> tuple[int, list]:
+) -> tuple[int, list[Rescored]]:
     """Score finished attempts again from their stored answers; record what changed.
 
-    Returns how many were checked and the changes. With ``apply`` false nothing is
-    written (a dry run shows what a correction would do).
+    Applies the corrections and stored item parameters in force. Returns how many were
+    checked and the changes. With ``apply`` false nothing is written (a dry run shows
+    what a correction would do, computed exactly as applying it would). Each applied
+    change keeps the old result, who and why, and marks the certificate for re-issue.
     """
     query = select(Attempt).where(Attempt.status == AttemptStatus.FINISHED)
     if template_code:
@@ -635,41 +657,10 @@ def rescore_attempts(
                     current=current,
                     reason=reason[:500],
                     at=now,
+                    actor_id=actor.id if actor else None,
+                    reissue_pending=True,
                 )
             )
             attempt.result = current
     session.flush()
     return checked, changes
-
-
-def response_matrix(session: Session, template_code: str) -> tuple[list[str], list[list[str]]]:
-    """Finished attempts at an exam as a scored matrix: item refs, and per attempt 1, 0 or
-    empty (not presented). Credit of at least half counts as right. The input of
-    calibration and item analysis; no candidate identity is included."""
-    attempts = list(
-        session.scalars(
-            select(Attempt)
-            .join(ExamTemplate)
-            .where(ExamTemplate.code == template_code, Attempt.status == AttemptStatus.FINISHED)
-            .order_by(Attempt.finished_at)
-        )
-    )
-    refs: dict[str, int] = {}
-    scored: list[dict[str, str]] = []
-    for attempt in attempts:
-        row = {}
-        rows = session.execute(
-            select(Item.ref, ItemVersion.item_type, ItemVersion.answer_key, Response.value)
-            .select_from(AttemptItem)
-            .join(Response, Response.attempt_item_id == AttemptItem.id)
-            .join(ItemVersion, ItemVersion.id == AttemptItem.item_version_id)
-            .join(Item, Item.id == ItemVersion.item_id)
-            .where(AttemptItem.attempt_id == attempt.id)
-        )
-        for ref, item_type, key, value in rows:
-            refs.setdefault(ref, len(refs))
-            credit = ITEM_TYPES[item_type].grade(key, value) if value is not None else 0.0
-            row[ref] = "1" if credit >= 0.5 else "0"
-        scored.append(row)
-    header = sorted(refs)
-    return header, [[row.get(ref, "") for ref in header] for row in scored]
