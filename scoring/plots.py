@@ -1,4 +1,5 @@
-"""Psychometric plots: item characteristic curves, test information, score distribution.
+"""Psychometric plots: item characteristic curves, test information, score distribution,
+and item exposure rates of an adaptive-test simulation.
 
 Pure rendering: arguments in, PNG or SVG bytes out. No Flask, no database, no clock, no
 global state. Matplotlib is imported inside the functions (importing this module does
@@ -49,6 +50,7 @@ SE_AXIS_FACTOR = 4.0  # the SE axis shows up to this multiple of the smallest SE
 ICC_FILENAME = "item_characteristic_curves.png"
 INFORMATION_FILENAME = "test_information.png"
 DISTRIBUTION_FILENAME = "score_distribution.png"
+EXPOSURE_FILENAME = "exposure_rates.png"
 
 Params = CalibrationResult | Sequence[ItemParameters]
 
@@ -191,6 +193,36 @@ def score_distribution_figure(totals: Iterable[float], pass_mark: float | None =
     return figure
 
 
+def exposure_figure(
+    difficulty: Sequence[float], rates: Sequence[float], limit: float | None = None
+) -> Figure:
+    """Build (without rendering) each item's exposure rate against its difficulty b.
+
+    The rates come from an adaptive-test simulation (``scoring.cat.simulate``); a
+    ``limit`` (the target maximum rate, e.g. Sympson-Hetter's r_max) is drawn as a line.
+    """
+    b = np.asarray(difficulty, dtype=float).reshape(-1)
+    rate = np.asarray(rates, dtype=float).reshape(-1)
+    if b.size == 0 or b.size != rate.size or not np.all(np.isfinite(b) & np.isfinite(rate)):
+        raise ValueError("need one finite exposure rate per finite item difficulty")
+    figure, axes = _new_figure()
+    points = axes.scatter(b, rate, s=12, color="tab:blue", alpha=0.7, label="Items")
+    points.set_gid("exposure-rates")
+    handles, labels = [points], [f"Items ({b.size})"]
+    if limit is not None:
+        line = axes.axhline(limit, color="tab:red", linestyle="--", linewidth=1.5)
+        line.set_gid("exposure-limit")
+        handles.append(line)
+        labels.append(f"Target maximum {_number(limit)}")
+    axes.set_ylim(0.0, max(1.0, float(rate.max())) * 1.02)
+    axes.set_xlabel("Item difficulty b")
+    axes.set_ylabel("Exposure rate (share of tests)")
+    axes.set_title(f"Item exposure (max {float(rate.max()):.2f}, unused {int((rate == 0).sum())})")
+    axes.grid(alpha=0.3)
+    axes.legend(handles, labels, loc="upper left")
+    return figure
+
+
 # --------------------------------------------------------------------------- bytes
 
 
@@ -217,6 +249,17 @@ def score_distribution(
     """Render a histogram of total scores (optional pass-mark line) as PNG or SVG bytes."""
     _check_format(format)
     return render(score_distribution_figure(totals, pass_mark), format)
+
+
+def exposure_rates(
+    difficulty: Sequence[float],
+    rates: Sequence[float],
+    limit: float | None = None,
+    format: ImageFormat = "png",
+) -> bytes:
+    """Render item exposure rates against difficulty as PNG or SVG bytes."""
+    _check_format(format)
+    return render(exposure_figure(difficulty, rates, limit), format)
 
 
 def write_analysis_plots(

@@ -417,6 +417,116 @@ def equate_command(from_path: Path, to_path: Path, method: str, out: Path | None
         click.echo(f"wrote {out}")
 
 
+@scoring.command("simulate")
+@click.option(
+    "--bank",
+    "bank_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="item parameters (scoring calibrate output)",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="adaptive settings, YAML or JSON (default: SE 0.3 or 30 items, no exposure control)",
+)
+@click.option("--simulees", default=1000, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--seed", default=1, show_default=True, type=int)
+@click.option(
+    "--r-max",
+    type=click.FloatRange(0, 1, min_open=True),
+    help="first find Sympson-Hetter parameters keeping every exposure rate below this "
+    "(rounds of --simulees simulees)",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="folder for simulees.csv, simulation.json and exposure_rates.png",
+)
+def simulate_command(
+    bank_path: Path,
+    config_path: Path | None,
+    simulees: int,
+    seed: int,
+    r_max: float | None,
+    out: Path | None,
+) -> None:
+    """Simulate adaptive tests on a bank: bias and RMSE of ability, lengths, exposure."""
+    import dataclasses
+
+    import numpy as np
+    import yaml
+
+    from scoring.cat import CatBank, CatConfig, calibrate_sympson_hetter, simulate
+    from scoring.errors import InvalidCatConfig
+    from scoring.plots import EXPOSURE_FILENAME, exposure_rates
+
+    try:
+        bank = CatBank.from_calibration(json.loads(bank_path.read_text(encoding="utf-8")))
+        raw = yaml.safe_load(config_path.read_text(encoding="utf-8")) if config_path else {}
+        config = CatConfig.from_mapping(raw)
+        config.check_bank(bank)
+    except (json.JSONDecodeError, yaml.YAMLError) as error:
+        raise click.ClickException(f"cannot read the input: {error}") from error
+    except InvalidCatConfig as error:
+        raise click.ClickException(str(error)) from error
+    rng = np.random.default_rng(seed)
+    if r_max is not None:
+        try:
+            found = calibrate_sympson_hetter(bank, config, r_max, rng, simulees=simulees)
+        except InvalidCatConfig as error:
+            raise click.ClickException(str(error)) from error
+        config = dataclasses.replace(
+            config, exposure="sympson-hetter", exposure_parameters=found.parameters
+        )
+        rounds = ", ".join(f"{rate:.3f}" for rate in found.max_exposure)
+        click.echo(f"Sympson-Hetter parameters for r_max {r_max:g}: max exposure by round {rounds}")
+    thetas = rng.standard_normal(simulees)
+    with click.progressbar(length=simulees, label="simulating", file=sys.stderr) as bar:
+        result = simulate(bank, config, thetas, rng, progress=bar.update)
+    summary = result.summary()
+    stopping = f"{config.max_items} items" + (
+        f" or SE <= {config.se_target:g} (at least {config.min_items})"
+        if config.se_target is not None
+        else ""
+    )
+    click.echo(
+        f"{bank.n_items} items, {simulees} simulees (seed {seed}); stop at {stopping}; "
+        f"exposure control: {config.exposure}"
+    )
+    click.echo(f"bias: {summary['bias']:+.4f}")
+    click.echo(f"RMSE: {summary['rmse']:.4f}")
+    click.echo(f"mean SE: {summary['mean_se']:.4f}")
+    click.echo(
+        f"mean length: {summary['mean_length']:.2f} "
+        f"({summary['min_length']}-{summary['max_length']})"
+    )
+    click.echo(
+        f"max exposure: {summary['max_exposure']:.3f} "
+        f"(items never given: {100 * summary['unused_items']:.0f}%)"
+    )
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+        with (out / "simulees.csv").open("w", newline="", encoding="utf-8") as file:
+            csv.writer(file).writerows(result.simulee_rows())
+        document = {
+            "seed": seed,
+            "summary": summary,
+            "config": config.as_dict(),
+            "items": [
+                {"item_id": item_id, "b": float(b), "exposure_rate": float(rate)}
+                for item_id, b, rate in zip(
+                    bank.item_ids, bank.b, result.exposure_rate, strict=True
+                )
+            ],
+        }
+        (out / "simulation.json").write_text(json.dumps(document, indent=2), encoding="utf-8")
+        (out / EXPOSURE_FILENAME).write_bytes(exposure_rates(bank.b, result.exposure_rate, r_max))
+        click.echo(f"wrote {out / 'simulees.csv'}, {out / 'simulation.json'}")
+        click.echo(f"wrote {out / EXPOSURE_FILENAME}")
+
+
 @scoring.command("responses")
 @click.option("--template", "template_code", required=True, help="exam code")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))

@@ -150,17 +150,25 @@ def analyze_exam(session: Session, code: str) -> tuple[ExamResponses, ItemAnalys
 def calibrate_exam(
     session: Session, code: str, model: str, actor: User | None, now: dt.datetime
 ) -> ParameterSet:
-    """Calibrate the exam's items on its finished attempts and keep the result for review."""
+    """Calibrate the exam's items on its finished attempts and keep the result for review.
+
+    Items everyone got right (or wrong) carry no information about their slope and
+    location; they are left out and named in the document's ``"excluded"``.
+    """
     template = template_or_404(session, code)
     data = exam_responses(session, code)
+    keep, excluded = informative_items(data)
     try:
-        result = calibrate(ResponseData(data.scores, item_ids=data.refs), model)
+        result = calibrate(
+            ResponseData(data.scores[:, keep], item_ids=np.array(data.refs)[keep].tolist()),
+            model,
+        )
     except ValueError as error:
         raise InvalidInput(str(error), code="calibration_failed") from error
     parameter_set = ParameterSet(
         template_id=template.id,
         model=model,
-        document=result.as_dict(),
+        document={**result.as_dict(), "excluded": excluded},
         n_persons=data.n_attempts,
         created_by_id=actor.id if actor else None,
         created_at=now,
@@ -168,6 +176,20 @@ def calibrate_exam(
     session.add(parameter_set)
     session.flush()
     return parameter_set
+
+
+def informative_items(data: ExamResponses) -> tuple[np.ndarray, dict[str, str]]:
+    """Return a mask of the items calibration can use, and why the others cannot be."""
+    observed = ~np.isnan(data.scores)
+    right = np.nansum(data.scores, axis=0)
+    presented = observed.sum(axis=0)
+    excluded = {}
+    for ref, n, r in zip(data.refs, presented.tolist(), right.tolist(), strict=True):
+        if n == 0:
+            excluded[ref] = "never presented"
+        elif r in (0, n):
+            excluded[ref] = "everyone right" if r == n else "everyone wrong"
+    return np.array([ref not in excluded for ref in data.refs], dtype=bool), excluded
 
 
 def store_parameters(

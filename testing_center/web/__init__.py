@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from testing_center.web import auth, author, candidate, media
+from testing_center.web import auth, author, candidate, media, psychometrics
 
 
 def init_app(app: Flask) -> None:
@@ -12,3 +12,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(candidate.bp)
     app.register_blueprint(media.bp)
     app.register_blueprint(author.bp)
+    app.register_blueprint(psychometrics.bp)
