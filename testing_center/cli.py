@@ -27,9 +27,9 @@ from item_bank.errors import InvalidItem
 from item_bank.models import Item, ItemVersion
 from item_bank.qti import write_qti_package
 from item_bank.services import export_bundle, import_bundles, read_bundles
-from testing_center.accounts.models import Role
+from testing_center.accounts.models import Role, User
 from testing_center.accounts.services import create_user
-from testing_center.attempts.services import rescore_attempts, response_matrix
+from testing_center.attempts.services import rescore_attempts
 from testing_center.clock import now
 from testing_center.errors import AppError
 from testing_center.extensions import MIGRATIONS_DIR, db
@@ -276,11 +276,20 @@ def read_responses(path: Path):
 )
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
+    "--scaling",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="the constant D of the reported metric: 1 (ltm, mirt) or 1.702 (normal ogive)",
+)
+@click.option(
     "--plots",
     type=click.Path(file_okay=False, path_type=Path),
     help="folder for item characteristic and test information curves (PNG)",
 )
-def calibrate_command(responses: Path, model: str, out: Path, plots: Path | None) -> None:
+def calibrate_command(
+    responses: Path, model: str, out: Path, scaling: float, plots: Path | None
+) -> None:
     """Estimate item parameters by marginal maximum likelihood (EM) and write them as JSON."""
     from scoring.irt import calibrate
 
@@ -289,7 +298,7 @@ def calibrate_command(responses: Path, model: str, out: Path, plots: Path | None
         result = calibrate(data, model)
     except ValueError as error:
         raise click.ClickException(str(error)) from error
-    out.write_text(json.dumps(result.as_dict(), indent=2), encoding="utf-8")
+    out.write_text(json.dumps(result.as_dict(scaling), indent=2), encoding="utf-8")
     click.echo(
         f"{model}: {len(result.items)} items, log-likelihood {result.log_likelihood:.3f}, "
         f"{result.iterations} EM cycles, converged: {result.converged}"
@@ -310,7 +319,7 @@ def calibrate_command(responses: Path, model: str, out: Path, plots: Path | None
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
-    help="folder for items.csv and analysis.json",
+    help="folder for items.csv, summary.json, analysis.json and plots",
 )
 def analyze_command(responses: Path, out: Path | None) -> None:
     """Classical item analysis: facility, discrimination, reliability, flags."""
@@ -334,22 +343,38 @@ def analyze_command(responses: Path, out: Path | None) -> None:
         out.mkdir(parents=True, exist_ok=True)
         with (out / "items.csv").open("w", newline="", encoding="utf-8") as file:
             csv.writer(file).writerows(analysis.to_csv_rows())
+        (out / "summary.json").write_text(
+            json.dumps(analysis.summary(), indent=2), encoding="utf-8"
+        )
         (out / "analysis.json").write_text(
             json.dumps(analysis.as_dict(), indent=2), encoding="utf-8"
         )
-        write_analysis_plots(out, totals=prorated_totals(data.responses))
-        click.echo(f"wrote {out / 'items.csv'} and {out / 'analysis.json'}")
+        written = write_analysis_plots(out, totals=prorated_totals(data.responses))
+        for path in (out / "items.csv", out / "summary.json", out / "analysis.json", *written):
+            click.echo(f"wrote {path}")
 
 
 @scoring.command("rescore")
 @click.option("--template", "template_code", help="only attempts at this exam code")
 @click.option("--reason", required=True, help="why (kept with every change)")
 @click.option("--apply", is_flag=True, help="write the new results (default: dry run)")
+@click.option("--by", "actor_email", help="e-mail of the staff member responsible (with --apply)")
 @with_appcontext
-def rescore_command(template_code: str | None, reason: str, apply: bool) -> None:
-    """Score finished attempts again from their stored answers; every change is recorded."""
+def rescore_command(
+    template_code: str | None, reason: str, apply: bool, actor_email: str | None
+) -> None:
+    """Score finished attempts again from their stored answers; every change is recorded.
+
+    Corrections (``scoring correct``) and stored item parameters in force apply.
+    """
+    actor = staff_member(actor_email) if apply else None
     checked, changes = rescore_attempts(
-        db.session, reason=reason, now=now(), template_code=template_code, apply=apply
+        db.session,
+        reason=reason,
+        now=now(),
+        actor=actor,
+        template_code=template_code,
+        apply=apply,
     )
     for change in changes:
         click.echo(
@@ -366,6 +391,61 @@ def rescore_command(template_code: str | None, reason: str, apply: bool) -> None
         db.session.commit()
     else:
         db.session.rollback()
+
+
+def staff_member(email: str | None) -> User:
+    """Return the staff account a scoring change is recorded against (results decide
+    visas and jobs: every change names who made it)."""
+    if not email:
+        raise click.UsageError("say who is responsible: --by EMAIL of a staff account")
+    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None or user.role not in (Role.OPERATOR, Role.ADMIN):
+        raise click.ClickException(f"{email} is not an operator or admin account")
+    return user
+
+
+@scoring.command("correct")
+@click.option("--item", "ref", required=True, help="item ref")
+@click.option("--version", type=click.IntRange(min=1), help="item version (default: newest)")
+@click.option(
+    "--action",
+    required=True,
+    type=click.Choice(["rekey", "credit_all", "drop", "restore"]),
+    help="grade with a new key, credit everyone, drop the item, or undo",
+)
+@click.option("--key", "key_json", help="the corrected key as JSON (rekey), e.g. '\"C\"'")
+@click.option("--reason", required=True, help="why (kept with the correction)")
+@click.option("--by", "actor_email", required=True, help="e-mail of the staff member responsible")
+@with_appcontext
+def correct_command(
+    ref: str, version: int | None, action: str, key_json: str | None, reason: str, actor_email: str
+) -> None:
+    """Record how an item is scored from now on; then `scoring rescore` shows and applies it."""
+    from testing_center.psychometrics.services import correct_item
+
+    actor = staff_member(actor_email)
+    try:
+        key = json.loads(key_json) if key_json is not None else None
+    except json.JSONDecodeError as error:
+        raise click.BadParameter(f"not JSON: {error}", param_hint="--key") from error
+    if (action == "rekey") != (key_json is not None):
+        raise click.UsageError("--key goes with --action rekey, and only with it")
+    try:
+        correction = correct_item(
+            db.session,
+            ref=ref,
+            version=version,
+            action=action,
+            answer_key=key,
+            reason=reason,
+            actor=actor,
+            now=now(),
+        )
+    except AppError as error:
+        db.session.rollback()
+        raise click.ClickException(error.message) from error
+    db.session.commit()
+    click.echo(f"recorded: {ref} {action} (correction {correction.id}); run `scoring rescore`")
 
 
 @scoring.command("equate")
@@ -390,31 +470,41 @@ def rescore_command(template_code: str | None, reason: str, apply: bool) -> None
     show_default=True,
 )
 @click.option(
+    "--quadrature",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help='grid for haebara and stocking-lord: {"points", "x_weights", "y_weights"}',
+)
+@click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     help="write the new form's parameters put on the reference scale",
 )
-def equate_command(from_path: Path, to_path: Path, method: str, out: Path | None) -> None:
-    """Link two calibrations through their common (anchor) items: theta_to = A theta + B."""
-    from scoring.equating import link
+def equate_command(
+    from_path: Path, to_path: Path, method: str, quadrature: Path | None, out: Path | None
+) -> None:
+    """Link two calibrations through their common items: theta_Y = A theta_X + B.
+
+    Prints {"A", "B", ...} as JSON.
+    """
+    from scoring.equating import link, read_quadrature
 
     try:
-        linking = link(
-            json.loads(from_path.read_text(encoding="utf-8")),
-            json.loads(to_path.read_text(encoding="utf-8")),
-            method,
+        x, y = (json.loads(path.read_text(encoding="utf-8")) for path in (from_path, to_path))
+        grids = (
+            read_quadrature(json.loads(quadrature.read_text(encoding="utf-8")))
+            if quadrature
+            else {}
         )
+        linking = link(x, y, method, **grids)
     except (ValueError, json.JSONDecodeError) as error:
         raise click.ClickException(str(error)) from error
-    click.echo(
-        f"{method}: A = {linking.A:.4f}, B = {linking.B:.4f} ({len(linking.anchors)} anchor items)"
-    )
+    click.echo(json.dumps({"A": linking.A, "B": linking.B, **linking.as_dict()}))
     if out:
-        transformed = linking.transform(json.loads(from_path.read_text(encoding="utf-8")))
         out.write_text(
-            json.dumps({"linking": linking.as_dict(), **transformed}, indent=2), encoding="utf-8"
+            json.dumps({"linking": linking.as_dict(), **linking.transform(x)}, indent=2),
+            encoding="utf-8",
         )
-        click.echo(f"wrote {out}")
+        click.echo(f"wrote {out}", err=True)
 
 
 @scoring.command("simulate")
@@ -533,11 +623,11 @@ def simulate_command(
 @with_appcontext
 def responses_command(template_code: str, out: Path) -> None:
     """Write finished attempts as a response CSV (the input of calibrate and analyze)."""
-    header, rows = response_matrix(db.session, template_code)
-    if not rows:
+    from testing_center.psychometrics.services import exam_responses
+
+    data = exam_responses(db.session, template_code)
+    if not data.n_attempts:
         raise click.ClickException(f"no finished attempts at {template_code!r}")
     with out.open("w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file)
-        writer.writerow(header)
-        writer.writerows(rows)
-    click.echo(f"wrote {len(rows)} attempts x {len(header)} items to {out}")
+        csv.writer(file).writerows(data.csv_rows())
+    click.echo(f"wrote {data.n_attempts} attempts x {len(data.refs)} items to {out}")
