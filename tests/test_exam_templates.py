@@ -166,6 +166,21 @@ def test_every_shipped_template_validates():
     assert blueprints["jft-basic"].duration_seconds == 3600
 
 
+def test_jlpt_blueprint_may_score_by_irt_per_section():
+    """The README's per-section irt example is a valid scoring rule for the N4 form."""
+    readme = (BLUEPRINTS_DIR.parent / "README.md").read_text("utf-8")
+    example = yaml.safe_load(readme.split("```yaml\n", 1)[1].split("```", 1)[0])
+    document = yaml.safe_load((BLUEPRINTS_DIR / "jlpt_n4.yaml").read_text("utf-8"))
+    document["scoring"] = example["scoring"]
+    blueprint = parse_blueprint(document)
+    assert blueprint.scoring.name == "irt"
+    assert blueprint.scoring.describe()["pass_rule"] == {
+        "total_min": 90,
+        "section_minimums": {"lk_reading": 38, "listening": 19},
+    }
+    assert blueprint.scoring.describe()["scale"]["max"] == 180
+
+
 def test_sample_bank_assembles_the_promised_forms(app):
     """Full JFT-Basic and JLPT N5 forms and every practice variant assemble from the
     samples; the other full forms say what the bank lacks."""

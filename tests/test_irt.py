@@ -1,9 +1,10 @@
-"""IRT calibration (MML/EM) and ability estimation, checked against published LSAT6 fits.
+"""IRT calibration (MML/EM) and ability estimation, checked against published LSAT fits.
 
 Reference: LSAT6 (Bock & Lieberman 1970, Psychometrika 35, 179-197), 1000 persons,
 5 items, 32 response patterns. ``ltm(LSAT ~ z1)`` (R package ltm, Rizopoulos 2006):
 difficulties -3.360 -1.370 -0.280 -1.866 -3.124, discriminations 0.825 0.723 0.890
-0.689 0.657, log-likelihood -2466.653.
+0.689 0.657, log-likelihood -2466.653. LSAT7 (section 7 of the same study): mirt's
+published 2PL fit, see the LSAT7 section below.
 """
 
 from __future__ import annotations
@@ -156,6 +157,48 @@ def test_calibrate_refuses_unknown_model_and_constant_item(lsat6):
     constant = np.array([[1, 0], [1, 1], [1, 0]], dtype=float)
     with pytest.raises(ValueError, match=r"'item1'.*every response is 1"):
         calibrate(ResponseData(constant), "2pl")
+
+
+# --------------------------------------------------------------------------- LSAT7
+# LSAT7: Bock & Lieberman (1970), section 7 of the LSAT, 1000 persons, 5 items, 32
+# patterns. tests/data/lsat7.csv holds the "Ob7" frequencies of the bock table in the R
+# package psych (data(bock): bock.table; as CSV in vincentarelbundock/Rdatasets,
+# csv/psych/bock.table.csv, whose "Ob6" column is tests/data/lsat6.csv). The R package
+# ltm ships section VI only (its LSAT), so it publishes no ltm(LSAT7 ~ z1) output; the
+# reference is mirt's 2PL, the same model and metric as ltm's (logistic with D = 1,
+# theta ~ N(0, 1), marginal ML by EM, 61 quadrature points): mirt(expand.table(LSAT7), 1)
+# in mirt's reference pages, https://philchalmers.github.io/mirt/reference/LSAT7.html
+# (log-likelihood -2658.805, item proportions, coef to 3 decimals) and
+# https://philchalmers.github.io/mirt/reference/PLCI.mirt.html (a1, d to 7 decimals).
+# ltm's IRT parametrisation (coef(mod, IRTpars = TRUE) in mirt) has b = -d / a1:
+# -1.879, -0.748, -1.058, -0.635, -2.520.
+LSAT7_A = [0.9879254, 1.0808847, 1.7058006, 0.7651853, 0.7357980]
+LSAT7_D = [1.8560605, 0.8079786, 1.8042187, 0.4859966, 1.8545127]
+LSAT7_B = [-d / a for a, d in zip(LSAT7_A, LSAT7_D, strict=True)]
+LSAT7_LOGLIK_2PL = -2658.805
+LSAT7_PROPORTIONS = [0.828, 0.658, 0.772, 0.606, 0.843]
+
+
+@pytest.fixture(scope="module")
+def lsat7() -> ResponseData:
+    return read_response_csv(DATA / "lsat7.csv")
+
+
+def test_lsat7_table_has_the_published_proportions(lsat7):
+    """The LSAT7 file holds 32 patterns of 1000 persons with mirt's item proportions."""
+    patterns = {tuple(row) for row in lsat7.responses.astype(int).tolist()}
+    assert (lsat7.n_items, len(patterns), lsat7.weights.sum()) == (5, 32, 1000)
+    np.testing.assert_allclose(lsat7.responses.T @ lsat7.weights / 1000, LSAT7_PROPORTIONS)
+
+
+def test_lsat7_2pl_matches_mirt(lsat7):
+    """The 2PL fit of LSAT7 matches mirt's published a, b and log-likelihood within 0.01."""
+    result = calibrate(lsat7, "2pl")
+    assert result.converged
+    np.testing.assert_allclose(result.a, LSAT7_A, atol=0.01)
+    np.testing.assert_allclose(result.b, LSAT7_B, atol=0.01)
+    assert result.log_likelihood == pytest.approx(LSAT7_LOGLIK_2PL, abs=0.01)
+    assert np.all(result.c == 0)
 
 
 # --------------------------------------------------------------------------- simulated
