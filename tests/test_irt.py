@@ -22,6 +22,7 @@ from scoring.irt import (
     calibrate,
     estimate_ability,
     item_information,
+    parameters_from_document,
     read_response_csv,
 )
 from scoring.irt import test_information as information_of_test
@@ -139,9 +140,29 @@ def test_unpresented_items_contribute_nothing(lsat6, lsat6_2pl):
 
 
 def test_calibration_result_is_json(lsat6_2pl):
-    """as_dict gives plain JSON (no NaN, no numpy types)."""
-    text = json.dumps(lsat6_2pl.as_dict(), allow_nan=False)
-    assert json.loads(text)["items"][0]["item_id"] == "item1"
+    """as_dict gives plain JSON (no NaN, no numpy types) that reads back as the same items."""
+    document = json.loads(json.dumps(lsat6_2pl.as_dict(), allow_nan=False))
+    assert list(document["items"]) == [f"item{n}" for n in range(1, 6)]
+    read_back = parameters_from_document(document)
+    np.testing.assert_allclose([item.a for item in read_back], lsat6_2pl.a)
+    np.testing.assert_allclose([item.b for item in read_back], lsat6_2pl.b)
+    scaled = parameters_from_document(json.loads(json.dumps(lsat6_2pl.as_dict(1.702))))
+    np.testing.assert_allclose([item.a for item in scaled], lsat6_2pl.a)
+
+
+def test_bad_calibration_documents_are_refused():
+    """A document without an items mapping, with a bad D or a bad slope is a ValueError."""
+    good = {"model": "2pl", "D": 1, "items": {"q1": {"a": 1.0, "b": 0.0}}}
+    assert parameters_from_document(good)[0].item_id == "q1"
+    for bad, message in (
+        ({**good, "items": [{"a": 1, "b": 0}]}, "needs 'items'"),
+        ({**good, "D": 0}, "D must be"),
+        ({**good, "items": {"q1": {"a": -1, "b": 0}}}, "need a > 0"),
+        ({**good, "items": {"q1": {"a": "x", "b": 0}}}, "needs numbers"),
+        ({**good, "items": {}}, "no items"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            parameters_from_document(bad)
 
 
 def test_cycle_limit_reports_not_converged(lsat6):
