@@ -41,6 +41,19 @@ DEFAULTS: dict[str, Any] = {
     "OPENAPI_VERSION": "3.0.3",
     "OPENAPI_URL_PREFIX": "/api/v1",
     "OPENAPI_JSON_PATH": "openapi.json",
+    # e-mail: "file" writes .eml files into MAIL_FOLDER (default instance/mail/), the
+    # debugging sink of development and tests; "smtp" sends through MAIL_SERVER.
+    "MAIL_BACKEND": "file",
+    "MAIL_FOLDER": None,
+    "MAIL_SERVER": "localhost",
+    "MAIL_PORT": 25,
+    "MAIL_USE_TLS": False,
+    "MAIL_USERNAME": None,
+    "MAIL_PASSWORD": None,
+    "MAIL_SENDER": "Testing Center <noreply@testing-center.invalid>",
+    # proctored sittings: how early check-in opens; when reminders go out
+    "CHECK_IN_OPENS_MINUTES": 120,
+    "REMINDER_HOURS_BEFORE": 48,
 }
 
 ENVIRONMENT_VARIABLES = {
@@ -49,6 +62,14 @@ ENVIRONMENT_VARIABLES = {
     "SECRET_KEY": ("SECRET_KEY", str),
     "DATABASE_URL": ("SQLALCHEMY_DATABASE_URI", str),
     "API_TOKEN_TTL_SECONDS": ("API_TOKEN_TTL_SECONDS", int),
+    "MAIL_BACKEND": ("MAIL_BACKEND", str),
+    "MAIL_FOLDER": ("MAIL_FOLDER", str),
+    "MAIL_SERVER": ("MAIL_SERVER", str),
+    "MAIL_PORT": ("MAIL_PORT", int),
+    "MAIL_USE_TLS": ("MAIL_USE_TLS", lambda value: value.lower() in ("1", "true", "yes")),
+    "MAIL_USERNAME": ("MAIL_USERNAME", str),
+    "MAIL_PASSWORD": ("MAIL_PASSWORD", str),
+    "MAIL_SENDER": ("MAIL_SENDER", str),
 }
 
 

@@ -4,6 +4,21 @@ from exam_templates.models import ExamTemplate
 from item_bank.models import Item, ItemVersion
 from testing_center.accounts.models import ApiToken, CandidateProfile, User
 from testing_center.attempts.models import Attempt, AttemptItem, Response
+from testing_center.operations.models import (
+    AuditEntry,
+    Booking,
+    CandidatePhoto,
+    Centre,
+    CentreStaff,
+    ExamSession,
+    Holiday,
+    Incident,
+    Notification,
+    Room,
+    SchedulerHeartbeat,
+    SessionProctor,
+    TimeExtension,
+)
 from testing_center.psychometrics.models import (
     ItemVersionParameters,
     ParameterSet,
@@ -14,13 +29,26 @@ __all__ = [
     "ApiToken",
     "Attempt",
     "AttemptItem",
+    "AuditEntry",
+    "Booking",
+    "CandidatePhoto",
     "CandidateProfile",
+    "Centre",
+    "CentreStaff",
+    "ExamSession",
     "ExamTemplate",
+    "Holiday",
+    "Incident",
     "Item",
     "ItemVersion",
     "ItemVersionParameters",
+    "Notification",
     "ParameterSet",
     "Response",
+    "Room",
+    "SchedulerHeartbeat",
     "ScoringCorrection",
+    "SessionProctor",
+    "TimeExtension",
     "User",
 ]

@@ -15,6 +15,7 @@ from testing_center.attempts.presenters import attempt_result, attempt_review
 from testing_center.attempts.services import (
     blueprint_of,
     current_attempt,
+    results_released,
     reviewable_attempt,
     start_practice,
 )
@@ -66,10 +67,12 @@ def player(attempt_id: str):
 def result(attempt_id: str):
     attempt = current_attempt(db.session, attempt_id, requester(), now())
     db.session.commit()
-    if attempt.status != AttemptStatus.FINISHED:
+    if attempt.status == AttemptStatus.IN_PROGRESS:
         return redirect(url_for("candidate.player", attempt_id=attempt.id))
     blueprint = blueprint_of(attempt)
-    summary = attempt_result(attempt, blueprint, str(get_locale()))
+    summary = attempt_result(
+        attempt, blueprint, str(get_locale()), released=results_released(db.session, attempt)
+    )
     return render_template("candidate/result.html", result=summary, has_review=blueprint.review)
 
 

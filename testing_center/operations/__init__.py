@@ -1,0 +1,1 @@
+"""Test-centre operations: centres, sessions, bookings, check-in, proctoring, scheduler."""
