@@ -312,9 +312,12 @@ def test_check_in_open_start_pause_resume_extend_void(
     clock.advance(minutes=40)  # longer than the time that was left
     state = client.get(f"/api/v1/attempts/{attempt_id}", headers=headers).json
     assert state["status"] == "in_progress" and state["remaining_seconds"] == remaining - 300
-    client.post(
-        f"/api/v1/attempts/{attempt_id}/resume", json={"reason": "all clear"}, headers=proctor
+    resumed = client.post(
+        f"/api/v1/attempts/{attempt_id}/resume",
+        json={"reason": "computer failed", "seat": "B7"},
+        headers=proctor,
     )
+    assert resumed.status_code == 200 and not resumed.json["paused"]
     state = client.get(f"/api/v1/attempts/{attempt_id}", headers=headers).json
     assert state["remaining_seconds"] == remaining - 300  # exactly what was left
 
@@ -337,7 +340,7 @@ def test_check_in_open_start_pause_resume_extend_void(
     assert state["remaining_seconds"] == remaining - 300 + 600
 
     roster = client.get(f"/api/v1/sessions/{created['id']}/roster", headers=proctor).json
-    assert [(r["status"], r["items"]) for r in roster] == [("in_progress", 4)]
+    assert [(r["status"], r["items"], r["seat"]) for r in roster] == [("in_progress", 4, "B7")]
 
     voided = client.post(
         f"/api/v1/attempts/{attempt_id}/void", json={"reason": "phone"}, headers=proctor

@@ -14,8 +14,15 @@ from item_bank.bundle import Bundle
 from item_bank.models import Item, ItemVersion
 from item_bank.services import import_bundles
 from testing_center.accounts.models import Role, User
+from testing_center.api.schemas import ResultSchema
 from testing_center.attempts.models import Attempt, FinishReason, ScoreRevision
-from testing_center.attempts.services import finish_attempt, rescore_attempts, start_practice
+from testing_center.attempts.presenters import attempt_result
+from testing_center.attempts.services import (
+    blueprint_of,
+    finish_attempt,
+    rescore_attempts,
+    start_practice,
+)
 from testing_center.extensions import db
 from testing_center.psychometrics.models import ItemVersionParameters, ParameterSet
 from testing_center.psychometrics.services import (
@@ -177,6 +184,9 @@ def test_calibration_is_stored_and_named_in_irt_results(app, bank, take, clock):
     with app.app_context():
         low_result = db.session.get(Attempt, low).result
         high_result = db.session.get(Attempt, high).result
+        attempt = db.session.get(Attempt, low)
+        shown = ResultSchema().dump(attempt_result(attempt, blueprint_of(attempt), "en"))
+        assert shown["item_parameters"] == [label] and shown["theta"] == low_result["theta"]
     assert low_result["calibrated_items"] == high_result["calibrated_items"] == ITEMS
     assert low_result["item_parameters"] == [label]
     assert low_result["total"] < high_result["total"]

@@ -36,6 +36,7 @@ from testing_center.api.operations_schemas import (
     ProctorSchema,
     ReasonSchema,
     RescheduleSchema,
+    ResumeSchema,
     RoomSchema,
     RosterRowSchema,
     SessionQuerySchema,
@@ -630,13 +631,18 @@ def pause(data, attempt_id):
 
 @blp.route("/attempts/<attempt_id>/resume", methods=["POST"])
 @require_roles(*SUPERVISORS)
-@blp.arguments(ReasonSchema)
+@blp.arguments(ResumeSchema)
 @blp.response(200, ProctorAttemptSchema)
 @blp.doc(security=SECURITY)
 def resume(data, attempt_id):
     """Resume with exactly the time left at the pause (on this or another seat)."""
     attempt = proctoring.resume(
-        db.session, requester(), staff_attempt(attempt_id), data["reason"], now()
+        db.session,
+        requester(),
+        staff_attempt(attempt_id),
+        data["reason"],
+        now(),
+        seat=data.get("seat"),
     )
     db.session.commit()
     return attempt_payload(attempt)

@@ -69,6 +69,14 @@ class ReasonSchema(Schema):
     reason = REASON
 
 
+class ResumeSchema(Schema):
+    reason = REASON
+    seat = fields.String(
+        validate=validate.Length(min=1, max=16),
+        metadata={"description": "another seat, when the candidate had to move"},
+    )
+
+
 class MoveSessionSchema(Schema):
     starts_at = fields.AwareDateTime(required=True)
     reason = REASON

@@ -111,8 +111,16 @@ def shift_clocks(attempt: Attempt, by: dt.timedelta) -> None:
             section.available_at += by
 
 
-def resume(session: Session, actor: User, attempt: Attempt, reason: str, now: dt.datetime):
-    """Restart the clock with exactly the time the candidate had when paused."""
+def resume(
+    session: Session,
+    actor: User,
+    attempt: Attempt,
+    reason: str,
+    now: dt.datetime,
+    seat: str | None = None,
+):
+    """Restart the clock with exactly the time the candidate had when paused, at the
+    same seat or, after an interruption (a broken computer), at ``seat``."""
     reason = require_reason(reason)
     if attempt.status != AttemptStatus.IN_PROGRESS or attempt.paused_at is None:
         raise Conflict(N_("This attempt is not paused."), code="not_paused")
@@ -121,7 +129,12 @@ def resume(session: Session, actor: User, attempt: Attempt, reason: str, now: dt
     shift_clocks(attempt, paused_for)
     attempt.paused_seconds += int(paused_for.total_seconds())
     attempt.paused_at = None
-    log(session, actor, "attempt.resume", attempt, before, now, reason)
+    moved = {}
+    if seat:
+        booking = session.get(Booking, attempt.booking_id)
+        moved = {"seat": {"from": booking.seat, "to": seat}}
+        booking.seat = seat
+    log(session, actor, "attempt.resume", attempt, before, now, reason, moved)
     session.flush()
     return attempt
 
