@@ -14,7 +14,8 @@ from typing import Any
 
 from exam_templates.errors import InvalidTemplate
 from item_bank.services import CLASSIFICATION_FIELDS
-from scoring.errors import InvalidScoringRule
+from scoring.cat import CatConfig
+from scoring.errors import InvalidCatConfig, InvalidScoringRule
 from scoring.rules import ScoringRule, build_rule
 
 MODES = ("practice", "proctored")
@@ -37,16 +38,33 @@ class PartSpec:
 
 
 @dataclass(frozen=True)
+class AdaptiveSpec:
+    """An adaptive section: the pool it draws from, where it is scored, and its CAT rules."""
+
+    filters: Mapping[str, str]
+    config: CatConfig
+    score_as: str
+    points: float = 1.0
+
+
+@dataclass(frozen=True)
 class SectionSpec:
-    """A timed section: its title, its own clock (per-section templates) and its parts."""
+    """A timed section: its title, its own clock (per-section templates) and its parts.
+
+    An adaptive section has no parts: its items are chosen one by one while it runs.
+    """
 
     code: str
     title: Mapping[str, str]
     parts: tuple[PartSpec, ...]
     duration_seconds: int | None = None
+    adaptive: AdaptiveSpec | None = None
 
     @property
     def count(self) -> int:
+        """Items in the section (an adaptive section: at most)."""
+        if self.adaptive is not None:
+            return self.adaptive.config.max_items
         return sum(part.count for part in self.parts)
 
 
@@ -82,9 +100,10 @@ def scoring_order(sections: Iterable[SectionSpec]) -> list[str]:
     """Scoring section codes in the order the parts first name them."""
     codes: list[str] = []
     for section in sections:
-        for part in section.parts:
-            if part.score_as not in codes:
-                codes.append(part.score_as)
+        named = [part.score_as for part in section.parts]
+        if section.adaptive is not None:
+            named.append(section.adaptive.score_as)
+        codes.extend(code for code in named if code not in codes)
     return codes
 
 
@@ -160,11 +179,16 @@ def _parse_section(index: int, raw: Any, clock: str, problems: list[str]) -> Sec
     if not isinstance(code, str) or not code.isidentifier():
         problems.append(f"{label}.code must be an identifier such as 'reading'")
         code = f"s{index}"
-    raw_parts = raw.get("parts")
+    adaptive = None
+    if "adaptive" in raw:
+        if "parts" in raw or "select" in raw:
+            problems.append(f"{label} is adaptive: it takes no 'parts' or 'select'")
+        adaptive = _parse_adaptive(f"{label}.adaptive", raw["adaptive"], code, problems)
+    raw_parts = [] if "adaptive" in raw else raw.get("parts")
     if raw_parts is None and "select" in raw:  # the short form: one part
         raw_parts = [{"select": raw["select"], "score_as": raw.get("score_as", code)}]
-    if not isinstance(raw_parts, list) or not raw_parts:
-        problems.append(f"{label} needs 'parts' (or one 'select')")
+    if "adaptive" not in raw and (not isinstance(raw_parts, list) or not raw_parts):
+        problems.append(f"{label} needs 'parts' (or one 'select', or 'adaptive')")
         raw_parts = []
     parts = [_parse_part(f"{label}.parts[{i}]", p, code, problems) for i, p in enumerate(raw_parts)]
     duration = None
@@ -182,7 +206,37 @@ def _parse_section(index: int, raw: Any, clock: str, problems: list[str]) -> Sec
         title=_texts(raw.get("title"), f"{label}.title", problems),
         parts=tuple(p for p in parts if p is not None),
         duration_seconds=duration,
+        adaptive=adaptive,
     )
+
+
+def _parse_adaptive(
+    label: str, raw: Any, section_code: str, problems: list[str]
+) -> AdaptiveSpec | None:
+    """Parse an adaptive section: ``pool`` filters, ``score_as``, ``points``, CAT rules."""
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("pool"), Mapping):
+        problems.append(f"{label} needs a 'pool' mapping of filters")
+        return None
+    filters = dict(raw["pool"])
+    for name, value in filters.items():
+        if name not in CLASSIFICATION_FIELDS or not isinstance(value, str):
+            problems.append(
+                f"{label}.pool.{name}: filters are text values on {list(CLASSIFICATION_FIELDS)}"
+            )
+    score_as = raw.get("score_as", section_code)
+    if not isinstance(score_as, str) or not score_as.isidentifier():
+        problems.append(f"{label}.score_as must be a scoring section code")
+    points = raw.get("points", 1)
+    if isinstance(points, bool) or not isinstance(points, int | float) or not 0 < points <= 100:
+        problems.append(f"{label}.points must be a number above 0 and at most 100")
+        points = 1
+    rules = {k: v for k, v in raw.items() if k not in ("pool", "score_as", "points")}
+    try:
+        config = CatConfig.from_mapping(rules)
+    except InvalidCatConfig as error:
+        problems.extend(f"{label}: {problem}" for problem in error.problems)
+        return None
+    return AdaptiveSpec(filters, config, str(score_as), float(points))
 
 
 def _parse_clock(document: Mapping[str, Any], problems: list[str]) -> tuple[str, int, int]:
@@ -228,6 +282,10 @@ def parse_blueprint(document: Any) -> Blueprint:
         problems.append(f"navigation must be one of {list(NAVIGATION)}")
     elif clock == "per_section" and navigation != "sequential":
         problems.append("sections with their own clocks are taken in order: navigation sequential")
+    elif navigation != "sequential" and any(
+        isinstance(s, Mapping) and "adaptive" in s for s in document.get("sections") or []
+    ):
+        problems.append("adaptive sections are taken in order: navigation sequential")
     raw_sections = document.get("sections")
     sections: list[SectionSpec] = []
     if not isinstance(raw_sections, list) or not raw_sections:

@@ -464,8 +464,13 @@ def _select(
     given: np.ndarray,
     lottery_k: np.ndarray,
     rng: np.random.Generator,
+    lottery: np.ndarray | None = None,
 ) -> _Step:
-    """Choose the next item for n persons at once (content, information, exposure)."""
+    """Choose the next item for n persons at once (content, information, exposure).
+
+    ``lottery`` (n, J) holds the Sympson-Hetter uniform draws; by default they are
+    drawn from ``rng``.
+    """
     n, j = available.shape
     eligible = available.copy()
     if config.content:
@@ -491,7 +496,7 @@ def _select(
         pick = np.floor(rng.random(n) * np.maximum(top, 1)).astype(int)
         chosen = order[rows, pick]
     else:  # sympson-hetter
-        draws = rng.random((n, j))  # one lottery per item, in bank order
+        draws = rng.random((n, j)) if lottery is None else lottery  # per item, bank order
         order = np.argsort(-info, axis=1, kind="stable")
         ranked_eligible = eligible[rows[:, None], order]
         passes = ranked_eligible & (draws[rows[:, None], order] < lottery_k[order])
@@ -579,12 +584,16 @@ def next_item(
     rng: np.random.Generator,
     *,
     excluded: Iterable[int | str] = (),
+    lottery: Sequence[float] | None = None,
 ) -> int | None:
     """Return the bank index of the next item, or None when a stopping rule is met.
 
     ``excluded`` items are never chosen (shown elsewhere in the same exam, or set aside
     by an earlier Sympson-Hetter lottery). The selection ability is ``initial_theta``
-    before the first response and the EAP after it.
+    before the first response and the EAP after it. ``lottery`` gives one uniform draw
+    per bank item for Sympson-Hetter (default: fresh draws from ``rng``); a caller that
+    keeps each item's draw fixed for the whole test sets aside, as the method requires,
+    every item whose lottery once failed.
     """
     items = _indices(bank, administered)
     if items.size != len(responses):
@@ -612,6 +621,7 @@ def next_item(
         np.array([items.size]),
         _lottery_k(config, bank),
         rng,
+        None if lottery is None else np.asarray(lottery, dtype=float).reshape(1, bank.n_items),
     )
     chosen = int(step.chosen[0])
     return None if chosen < 0 else chosen

@@ -156,8 +156,13 @@ class SectionStateSchema(Schema):
     deadline_at = fields.AwareDateTime(allow_none=True)
     remaining_seconds = fields.Integer()
     break_until = fields.AwareDateTime(allow_none=True)
-    item_count = fields.Integer()
-    items = fields.List(fields.Nested(AttemptItemSchema), metadata={"description": "open only"})
+    item_count = fields.Integer(metadata={"description": "adaptive: the items given so far"})
+    items = fields.List(
+        fields.Nested(AttemptItemSchema),
+        metadata={"description": "open only; an open adaptive section shows its current item"},
+    )
+    adaptive = fields.Boolean(metadata={"description": "items chosen one by one as answered"})
+    max_items = fields.Integer(metadata={"description": "the most items the section can have"})
 
 
 class CurrentSectionSchema(Schema):

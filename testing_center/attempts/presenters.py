@@ -88,8 +88,12 @@ def section_view(
     locale: str,
     items: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """One timed section: its state and clock; items once it has opened, never before."""
+    """One timed section: its state and clock; items once it has opened, never before.
+
+    An open adaptive section shows only its current item: the earlier ones are final.
+    """
     status = row.status
+    shown = items[-1:] if spec.adaptive is not None and status == "open" else items
     return {
         "code": spec.code,
         "title": localized(spec.title, locale),
@@ -99,7 +103,9 @@ def section_view(
         "remaining_seconds": seconds_until(row.deadline_at, now) if status == "open" else 0,
         "break_until": row.available_at if status == "break" else None,
         "item_count": len(items),
-        "items": items if status in ("open", "finished") else [],
+        "items": shown if status in ("open", "finished") else [],
+        "adaptive": spec.adaptive is not None,
+        "max_items": spec.count,
     }
 
 

@@ -24,6 +24,7 @@ from item_bank.models import ItemVersion, Media
 from item_bank.types import ITEM_TYPES
 from scoring.grading import ResponseToGrade, grade_responses
 from testing_center.accounts.models import User
+from testing_center.attempts import adaptive
 from testing_center.attempts.models import (
     Attempt,
     AttemptItem,
@@ -142,6 +143,7 @@ def start_practice(
                     response=Response(),
                 )
             )
+    adaptive.add_first_items(session, attempt, blueprint)
     attempt.plays = audio_sources(session, attempt.items)
     try:
         with session.begin_nested():
@@ -309,6 +311,7 @@ def save_response(
     values: dict[str, Any] = {"value": value, "client_seq": client_seq, "saved_at": now}
     if flagged is not None:
         values["is_flagged"] = flagged
+    gate = adaptive.gate(session, attempt_id, attempt_item_id, section_code)
     written = session.execute(
         update(Response)
         .where(
@@ -316,6 +319,7 @@ def save_response(
             Response.client_seq < client_seq,
             open_attempt_exists(attempt_id, now),
             open_section_exists(attempt_id, section_code, now),
+            adaptive.answer_open(gate),
         )
         .values(**values)
         .execution_options(synchronize_session=False)
@@ -327,7 +331,7 @@ def save_response(
             Response.attempt_item_id == attempt_item_id
         )
     ).one()
-    return SaveAck(
+    ack = SaveAck(
         item_ref=item_ref,
         accepted=bool(written) or is_same_save(stored, client_seq, value, flagged),
         client_seq=stored.client_seq,
@@ -335,6 +339,13 @@ def save_response(
         flagged=stored.is_flagged,
         saved_at=stored.saved_at,
     )
+    if gate is not None:  # an adaptive section: the answer brings the next item
+        done = adaptive.after_save(
+            session, gate, written=bool(written), accepted=ack.accepted, value=value, now=now
+        )
+        if done is not None:
+            finish_attempt(session, done, now, FinishReason.CANDIDATE)
+    return ack
 
 
 def is_same_save(stored: Any, client_seq: int, value: Any, flagged: bool | None) -> bool:

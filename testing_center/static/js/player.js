@@ -6,6 +6,9 @@
  * - Each change gets a rising client_seq; unsaved changes wait in a queue mirrored to
  *   localStorage and are retried with backoff, so a network blip or a reload loses none.
  * - The server never sends keys; this file only renders what the API gives it.
+ * - In an adaptive section the server picks each next question from the answers so far:
+ *   an answer is sent only when confirmed with Next, and once it is acknowledged the
+ *   state is fetched again to show the question the server chose (earlier ones are final).
  */
 (function () {
   "use strict";
@@ -115,7 +118,8 @@
     for (const section of state.sections) {
       if (section.status !== "open") continue;
       for (const item of section.items) {
-        items.push(Object.assign({ sectionTitle: section.title, section: section.code }, item));
+        items.push(Object.assign({ sectionTitle: section.title, section: section.code,
+                                   adaptive: section.adaptive === true }, item));
         lastSeq = Math.max(lastSeq, item.client_seq);
       }
     }
@@ -279,6 +283,8 @@
     const item = items.find((candidate) => candidate.ref === ref);
     if (!item) return;
     item.client_seq = body.client_seq;
+    // Adaptive: the server has chosen the next question (or ended the section).
+    if (item.adaptive && body.accepted && body.response !== null) needsReload = true;
     if (!body.accepted && !pending[ref]) {
       item.response = body.response;
       item.flagged = body.flagged;
@@ -308,6 +314,7 @@
   function renderGrid() {
     const grid = $("question-grid");
     grid.replaceChildren();
+    if (items.some((item) => item.adaptive)) return;  // one question at a time, no going back
     items.forEach((item, index) => {
       const button = document.createElement("button");
       button.type = "button";
@@ -326,7 +333,10 @@
   function renderQuestion() {
     const item = items[current];
     $("section-name").textContent = item.sectionTitle;
-    $("question-number").textContent = format(strings.question, { n: current + 1, total: items.length });
+    const section = sections.find((candidate) => candidate.code === item.section) || {};
+    $("question-number").textContent = item.adaptive
+      ? format(strings.question, { n: section.item_count, total: section.max_items })
+      : format(strings.question, { n: current + 1, total: items.length });
     renderStimulus(item.stimulus ? stimuli[item.stimulus] : null);
     renderAudio($("item-audio"), item.audio, item.ref);
     $("stem").innerHTML = item.stem;  // sanitised on the server when the item was imported
@@ -335,8 +345,10 @@
     area.dataset.type = item.type;
     (RENDERERS[item.type] || renderUnsupported)(item, area);
     $("flag").checked = item.flagged;
-    $("prev").disabled = current === 0;
-    $("next").disabled = current === items.length - 1;
+    $("prev").disabled = current === 0 || item.adaptive;
+    $("next").disabled = item.adaptive
+      ? item.response === null || Boolean(pending[item.ref])
+      : current === items.length - 1;
   }
 
   function element(tag, properties, children) {
@@ -549,6 +561,19 @@
     item.response = value;
     if (rerender) renderQuestion();
     renderGrid();
+    if (item.adaptive) {  // sent when confirmed with Next
+      $("next").disabled = value === null;
+      return;
+    }
+    queueSave(item);
+  }
+
+  /* Next: the following question, or in an adaptive section, send the answer. */
+  function next() {
+    const item = items[current];
+    if (!item || !item.adaptive) return show(current + 1);
+    if (item.response === null || closed || finishing || pending[item.ref]) return;
+    $("next").disabled = true;
     queueSave(item);
   }
 
@@ -577,7 +602,7 @@
     const item = items[current];
     item.flagged = value;
     renderGrid();
-    queueSave(item);
+    if (!item.adaptive) queueSave(item);  // adaptive: sent with the answer
   }
 
   /* Text size for the question area, remembered on this computer. */
@@ -641,7 +666,7 @@
 
   function bindControls() {
     $("prev").addEventListener("click", () => show(current - 1));
-    $("next").addEventListener("click", () => show(current + 1));
+    $("next").addEventListener("click", next);
     $("flag").addEventListener("change", (event) => toggleFlag(event.target.checked));
     $("finish").addEventListener("click", openFinishDialog);
     $("finish-section").addEventListener("click", openFinishSectionDialog);
@@ -671,7 +696,7 @@
       if (digit && item) {
         chooseByNumber(item, Number(digit[1]));
       } else if (event.code === "KeyN") {
-        show(current + 1);
+        next();
       } else if (event.code === "KeyP") {
         show(current - 1);
       } else if (event.code === "KeyF") {
