@@ -28,6 +28,7 @@ from testing_center.attempts.presenters import attempt_result, attempt_review, a
 from testing_center.attempts.services import (
     SaveAck,
     attempt_closed,
+    attempt_paused,
     blueprint_of,
     current_attempt,
     finish_attempt,
@@ -35,9 +36,11 @@ from testing_center.attempts.services import (
     granted_audio,
     owned_attempt,
     record_play,
+    results_released,
     reviewable_attempt,
     save_response,
     start_practice,
+    start_proctored,
     start_section,
 )
 from testing_center.clock import now
@@ -63,11 +66,17 @@ def state_of(attempt_id: str) -> dict:
 @blp.response(201, AttemptStateSchema)
 @blp.alt_response(200, schema=AttemptStateSchema, description="The open attempt, resumed")
 @blp.alt_response(404, schema=ErrorSchema, description="No such exam")
-@blp.alt_response(409, schema=ErrorSchema, description="Not available in practice mode")
+@blp.alt_response(
+    409, schema=ErrorSchema, description="Not in practice mode, not checked in, session not open"
+)
 @blp.doc(security=SECURITY)
 def start(data):
-    """Start a practice attempt; an open attempt at the same exam is resumed instead."""
-    attempt, is_new = start_practice(db.session, requester(), data["exam_code"], now())
+    """Start a practice attempt (``exam_code``) or the proctored sitting of a checked-in
+    booking (``booking_id``); an open attempt is resumed instead."""
+    if "booking_id" in data:
+        attempt, is_new = start_proctored(db.session, requester(), data["booking_id"], now())
+    else:
+        attempt, is_new = start_practice(db.session, requester(), data["exam_code"], now())
     db.session.commit()
     return state_of(attempt.id), 201 if is_new else 200
 
@@ -137,9 +146,22 @@ def save(attempt_id: str, item_ref: str, data: dict, moment: dt.datetime) -> Sav
 def finish(attempt_id):
     """Finish the attempt and score exactly what was saved; repeating it is harmless."""
     attempt = owned_attempt(db.session, attempt_id, requester())
+    if attempt.status == AttemptStatus.IN_PROGRESS and attempt.paused_at is not None:
+        raise attempt_paused()
     finish_attempt(db.session, attempt, now(), FinishReason.CANDIDATE)
     db.session.commit()
-    return attempt_result(attempt, blueprint_of(attempt), str(get_locale()))
+    return result_of(attempt)
+
+
+def result_of(attempt) -> dict:
+    """The result as the candidate may see it: a proctored sitting's scores stay hidden
+    until the session's results are released; a voided attempt has none."""
+    return attempt_result(
+        attempt,
+        blueprint_of(attempt),
+        str(get_locale()),
+        released=results_released(db.session, attempt),
+    )
 
 
 @blp.route("/<attempt_id>/result")
@@ -152,9 +174,9 @@ def result(attempt_id):
     """Return the scores per section, total, scale and pass decision of a finished attempt."""
     attempt = current_attempt(db.session, attempt_id, requester(), now())
     db.session.commit()
-    if attempt.status != AttemptStatus.FINISHED:
+    if attempt.status == AttemptStatus.IN_PROGRESS:
         raise Conflict(N_("The attempt is still in progress."), code="attempt_in_progress")
-    return attempt_result(attempt, blueprint_of(attempt), str(get_locale()))
+    return result_of(attempt)
 
 
 GRANT_MAX_AGE_SECONDS = 600

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from testing_center.accounts.services import MAX_PASSWORD_LENGTH
 
@@ -98,7 +98,18 @@ class ExamSchema(Schema):
 
 
 class StartAttemptSchema(Schema):
-    exam_code = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    exam_code = fields.String(
+        validate=validate.Length(min=1, max=64), metadata={"description": "practice"}
+    )
+    booking_id = fields.Integer(
+        validate=validate.Range(min=1, max=2**31 - 1),
+        metadata={"description": "proctored: a checked-in booking in an open session"},
+    )
+
+    @validates_schema
+    def one_of(self, data, **kwargs):
+        if ("exam_code" in data) == ("booking_id" in data):
+            raise ValidationError("give exam_code (practice) or booking_id (proctored)")
 
 
 class OptionSchema(Schema):
@@ -184,6 +195,9 @@ class AttemptStateSchema(Schema):
     id = fields.String()
     status = fields.String()
     mode = fields.String()
+    paused = fields.Boolean(
+        metadata={"description": "paused by the proctor: the clock stands still, saves wait"}
+    )
     exam = fields.Nested(ExamRefSchema)
     server_time = fields.AwareDateTime()
     started_at = fields.AwareDateTime()
@@ -259,6 +273,10 @@ class SectionScoreSchema(Schema):
     scale_max = fields.Float(allow_none=True)
     minimum = fields.Float(allow_none=True, metadata={"description": "sectional pass minimum"})
     meets_minimum = fields.Boolean()
+    theta = fields.Float(allow_none=True, metadata={"description": "per-section IRT ability"})
+    conditional_sem = fields.Float(
+        allow_none=True, metadata={"description": "the section's standard error on its scale"}
+    )
 
 
 class ResultSchema(Schema):
@@ -283,4 +301,12 @@ class ResultSchema(Schema):
         allow_none=True, metadata={"description": "standard error on the scale"}
     )
     scoring_version = fields.String(allow_none=True)
+    item_parameters = fields.List(
+        fields.String(),
+        allow_none=True,
+        metadata={"description": "IRT rules: the item parameter versions the score rests on"},
+    )
+    released = fields.Boolean(
+        metadata={"description": "false until a proctored session's results are released"}
+    )
     certificate_number = fields.String(allow_none=True)

@@ -23,11 +23,13 @@ from item_bank.models import ItemVersion
 class AttemptStatus(enum.StrEnum):
     IN_PROGRESS = "in_progress"
     FINISHED = "finished"
+    VOIDED = "voided"  # ended by a proctor for misconduct: no result, no certificate
 
 
 class FinishReason(enum.StrEnum):
     CANDIDATE = "candidate"
     DEADLINE = "deadline"
+    VOIDED = "voided"
 
 
 class Attempt(Base):
@@ -57,6 +59,12 @@ class Attempt(Base):
     finished_at: Mapped[dt.datetime | None]
     finish_reason: Mapped[str | None] = mapped_column(String(16))
     result: Mapped[dict[str, Any] | None]
+    # proctored sittings: the seat it was started from; one attempt per booking
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"), unique=True)
+    # while paused by a proctor the clock stands still: deadlines move on by the pause
+    paused_at: Mapped[dt.datetime | None]
+    paused_seconds: Mapped[int] = mapped_column(default=0)
+    extra_seconds: Mapped[int] = mapped_column(default=0)
 
     template: Mapped[ExamTemplate] = relationship()
     items: Mapped[list[AttemptItem]] = relationship(

@@ -116,7 +116,9 @@ def attempt_state(
 
     Items of sections not yet open are not sent: a candidate cannot look ahead in a
     sequential test. Closed sections keep their items (read-only) for the record.
+    While a proctor has paused the attempt its clocks read as at the pause.
     """
+    clock = attempt.paused_at or now
     rows = {row.code: row for row in attempt.sections}
     open_codes = {code for code, row in rows.items() if row.status in ("open", "finished")}
     by_section: dict[str, list[dict[str, Any]]] = {}
@@ -133,7 +135,7 @@ def attempt_state(
                 stimuli.setdefault(key, stimulus_view(key, content["stimulus"], plays))
         by_section.setdefault(attempt_item.section_code, []).append(view)
     sections = [
-        section_view(spec, rows[spec.code], now, locale, by_section.get(spec.code, []))
+        section_view(spec, rows[spec.code], clock, locale, by_section.get(spec.code, []))
         for spec in blueprint.sections
     ]
     current = next((s for s in sections if s["status"] != "finished"), sections[-1])
@@ -143,6 +145,7 @@ def attempt_state(
         "id": attempt.id,
         "status": attempt.status,
         "mode": attempt.mode,
+        "paused": attempt.paused_at is not None,
         "exam": exam_summary(blueprint, locale),
         "server_time": now,
         "started_at": attempt.started_at,
@@ -180,9 +183,11 @@ def scoring_titles(blueprint: Blueprint, locale: str) -> dict[str, str]:
     return titles
 
 
-def attempt_result(attempt: Attempt, blueprint: Blueprint, locale: str) -> dict[str, Any]:
-    """Return the scored result of a finished attempt."""
-    result = attempt.result or {}
+def attempt_result(
+    attempt: Attempt, blueprint: Blueprint, locale: str, released: bool = True
+) -> dict[str, Any]:
+    """Return the scored result of a finished attempt (no scores until ``released``)."""
+    result = (attempt.result or {}) if released else {}
     titles = scoring_titles(blueprint, locale)
     description = blueprint.scoring.describe()
     return {
@@ -208,6 +213,8 @@ def attempt_result(attempt: Attempt, blueprint: Blueprint, locale: str) -> dict[
         "theta": result.get("theta"),
         "conditional_sem": result.get("conditional_sem"),
         "scoring_version": result.get("scoring_version"),
+        "item_parameters": result.get("item_parameters"),
+        "released": released,
         "certificate_number": None,
     }
 

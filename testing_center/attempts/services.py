@@ -71,6 +71,14 @@ def attempt_closed() -> Conflict:
     )
 
 
+def attempt_paused() -> Conflict:
+    """The refusal while a proctor has paused the attempt (its clock stands still)."""
+    return Conflict(
+        N_("Your exam is paused by the proctor; answers are kept but not saved until it resumes."),
+        code="attempt_paused",
+    )
+
+
 def template_for_code(session: Session, code: str) -> ExamTemplate:
     """Return the current version of the template ``code`` or raise ``NotFound``."""
     for template in current_templates(session):
@@ -106,10 +114,38 @@ def start_practice(
     if PRACTICE not in blueprint.modes:
         raise Conflict(N_("This exam is only given at a test centre."), code="mode_not_allowed")
     existing = find_open_attempt(session, user, template_code)
+    if existing is not None and existing.mode != PRACTICE:
+        raise Conflict(
+            N_("Your proctored exam is in progress; practice can wait."), code="exam_in_progress"
+        )
     if existing is not None:
         if existing.deadline_at > now:
             return existing, False
         finish_attempt(session, existing, now, FinishReason.DEADLINE)
+    attempt = new_attempt(session, user, template, blueprint, PRACTICE, now)
+    try:
+        with session.begin_nested():
+            session.add(attempt)
+            session.flush()
+    except IntegrityError:  # a concurrent start of the same exam won
+        concurrent = find_open_attempt(session, user, template_code)
+        if concurrent is None:
+            raise
+        return concurrent, False
+    return attempt, True
+
+
+def new_attempt(
+    session: Session,
+    user: User,
+    template: ExamTemplate,
+    blueprint: Blueprint,
+    mode: str,
+    now: dt.datetime,
+    booking_id: int | None = None,
+) -> Attempt:
+    """Assemble a form and build the attempt with its sections, items and empty
+    responses (not yet added to the session: the caller handles a concurrent start)."""
     form = build_form(
         session,
         template,
@@ -120,7 +156,8 @@ def start_practice(
         id=secrets.token_hex(16),
         user_id=user.id,
         template_id=template.id,
-        mode=PRACTICE,
+        mode=mode,
+        booking_id=booking_id,
         status=AttemptStatus.IN_PROGRESS,
         seed=form.seed,
         started_at=now,
@@ -145,12 +182,44 @@ def start_practice(
             )
     adaptive.add_first_items(session, attempt, blueprint)
     attempt.plays = audio_sources(session, attempt.items)
+    return attempt
+
+
+def start_proctored(
+    session: Session, user: User, booking_id: int, now: dt.datetime
+) -> tuple[Attempt, bool]:
+    """Start the attempt of a checked-in booking in an open session, or return it.
+
+    One attempt per booking (a unique key): a second start, from another seat after an
+    interruption for instance, returns the same attempt with its time as it stands.
+    """
+    from testing_center.operations.models import Booking, BookingStatus, SessionStatus
+
+    booking = session.get(Booking, booking_id)
+    if booking is None or booking.user_id != user.id:
+        raise NotFound(N_("There is no such booking."), code="booking_not_found")
+    existing = session.scalar(select(Attempt).where(Attempt.booking_id == booking.id))
+    if existing is not None:
+        return existing, False
+    if booking.status != BookingStatus.CHECKED_IN:
+        raise Conflict(
+            N_("You can start only after the proctor has checked you in."),
+            code="not_checked_in",
+        )
+    if booking.session.status != SessionStatus.OPEN:
+        raise Conflict(N_("The session is not open."), code="session_not_open")
+    template = booking.session.template
+    blueprint = parse_blueprint(template.definition)
+    open_practice = find_open_attempt(session, user, template.code)
+    if open_practice is not None:  # one open attempt per exam: the sitting comes first
+        finish_attempt(session, open_practice, now, FinishReason.CANDIDATE)
+    attempt = new_attempt(session, user, template, blueprint, "proctored", now, booking.id)
     try:
         with session.begin_nested():
             session.add(attempt)
             session.flush()
-    except IntegrityError:  # a concurrent start of the same exam won
-        concurrent = find_open_attempt(session, user, template_code)
+    except IntegrityError:  # a concurrent start of the same booking won
+        concurrent = session.scalar(select(Attempt).where(Attempt.booking_id == booking.id))
         if concurrent is None:
             raise
         return concurrent, False
@@ -184,6 +253,7 @@ def current_attempt(session: Session, attempt_id: str, user: User, now: dt.datet
     either way it is scored with exactly the answers saved before the deadline.
     """
     attempt = owned_attempt(session, attempt_id, user)
+    now = attempt.paused_at or now  # a paused attempt's clock stands still
     if attempt.status == AttemptStatus.IN_PROGRESS and clock_step_due(attempt, now):
         # Lock the attempt row before changing sections (the same order as every other
         # step takes), then look again: another request may have done it meanwhile.
@@ -225,6 +295,8 @@ def locked_attempt(session: Session, attempt_id: str, user: User, now: dt.dateti
     attempt = current_attempt(session, attempt_id, user, now)
     if attempt.status != AttemptStatus.IN_PROGRESS:
         raise attempt_closed()
+    if attempt.paused_at is not None:
+        raise attempt_paused()
     return attempt
 
 
@@ -369,6 +441,7 @@ def open_attempt_exists(attempt_id: str, now: dt.datetime) -> Exists:
             Attempt.id == attempt_id,
             Attempt.status == AttemptStatus.IN_PROGRESS,
             Attempt.deadline_at > now,
+            Attempt.paused_at.is_(None),
         )
         .exists()
     )
@@ -393,11 +466,15 @@ def check_still_open(
     session: Session, attempt_id: str, section_code: str, now: dt.datetime
 ) -> None:
     """Raise the reason a save cannot be written now (attempt or section closed)."""
-    status, deadline_at = session.execute(
-        select(Attempt.status, Attempt.deadline_at).where(Attempt.id == attempt_id)
+    status, deadline_at, paused_at = session.execute(
+        select(Attempt.status, Attempt.deadline_at, Attempt.paused_at).where(
+            Attempt.id == attempt_id
+        )
     ).one()
     if status != AttemptStatus.IN_PROGRESS:
         raise attempt_closed()
+    if paused_at is not None:
+        raise attempt_paused()
     section = session.execute(
         select(
             AttemptSection.started_at, AttemptSection.finished_at, AttemptSection.deadline_at
@@ -512,6 +589,59 @@ def finish_attempt(
     return attempt
 
 
+def results_released(session: Session, attempt: Attempt) -> bool:
+    """Whether the candidate may see the scores: at once in practice; for a proctored
+    sitting once its session's results are released; never for a voided attempt."""
+    from testing_center.operations.models import Booking, ExamSession
+
+    if attempt.status == AttemptStatus.VOIDED:
+        return False
+    if attempt.booking_id is None:
+        return True
+    released_at = session.scalar(
+        select(ExamSession.results_released_at)
+        .join(Booking, Booking.session_id == ExamSession.id)
+        .where(Booking.id == attempt.booking_id)
+    )
+    return released_at is not None
+
+
+def expired_attempt_ids(session: Session, now: dt.datetime, limit: int = 1000) -> list[str]:
+    """Attempts whose time is up and that nobody has finished (the scheduler's sweep);
+    a paused attempt's clock stands still, so it is never among them."""
+    return list(
+        session.scalars(
+            select(Attempt.id)
+            .where(
+                Attempt.status == AttemptStatus.IN_PROGRESS,
+                Attempt.paused_at.is_(None),
+                Attempt.deadline_at <= now,
+            )
+            .order_by(Attempt.deadline_at)
+            .limit(limit)
+        )
+    )
+
+
+def finish_if_expired(session: Session, attempt_id: str, now: dt.datetime) -> bool:
+    """Finish and score one expired attempt with exactly its saved answers.
+
+    Safe to run from two sweeps at once: the finish is claimed by one conditional
+    UPDATE, so the second finds nothing to do. Returns whether this call finished it.
+    """
+    attempt = session.scalar(select(Attempt).where(Attempt.id == attempt_id).with_for_update())
+    if (
+        attempt is None
+        or attempt.status != AttemptStatus.IN_PROGRESS
+        or attempt.paused_at is not None
+        or attempt.deadline_at > now
+    ):
+        return False
+    advance(attempt, blueprint_of(attempt), attempt.deadline_at)
+    finish_attempt(session, attempt, now, FinishReason.DEADLINE)
+    return attempt.status == AttemptStatus.FINISHED
+
+
 def blueprint_of(attempt: Attempt) -> Blueprint:
     return parse_blueprint(attempt.template.definition)
 
@@ -565,6 +695,8 @@ def record_play(
     attempt = current_attempt(session, attempt_id, user, now)
     if attempt.status != AttemptStatus.IN_PROGRESS:
         raise attempt_closed()
+    if attempt.paused_at is not None:
+        raise attempt_paused()
     play = next((p for p in attempt.plays if p.source == source), None)
     if play is None:
         raise NotFound(
