@@ -9,6 +9,9 @@
  * - In an adaptive section the server picks each next question from the answers so far:
  *   an answer is sent only when confirmed with Next, and once it is acknowledged the
  *   state is fetched again to show the question the server chose (earlier ones are final).
+ * - A proctor may pause the attempt: the server then refuses saves (409 attempt_paused)
+ *   and its clock stands still. The page covers the test, stops its countdown, keeps the
+ *   refused answers queued, and asks for the state every 5 s until the proctor resumes.
  */
 (function () {
   "use strict";
@@ -36,6 +39,9 @@
   let retryDelay = 1000;
   let retryTimer = null;
   let closed = false;
+  let paused = false;        // paused by the proctor: nothing is sent, the clock stands still
+  let pausedLeft = 0;        // the seconds shown while paused
+  let pauseTimer = null;
 
   function format(template, values) {
     return template.replace(/%\((\w+)\)s/g, (_, name) => String(values[name]));
@@ -59,12 +65,12 @@
 
   function tick() {
     // Rounded up, as the server does, so the page never closes before the server would.
-    const left = Math.max(0, Math.ceil((deadlinePerf - performance.now()) / 1000));
+    const left = paused ? pausedLeft : Math.max(0, Math.ceil((deadlinePerf - performance.now()) / 1000));
     const minutes = Math.floor(left / 60);
     const seconds = left % 60;
     $("timer").textContent = String(minutes).padStart(2, "0") + ":" + String(seconds).padStart(2, "0");
     $("timer").classList.toggle("low", left <= 60);
-    if (left === 0 && !closed) timeUp();
+    if (left === 0 && !closed && !paused) timeUp();
   }
 
   /* The clock shows the current section's time (or the break). At zero the server has
@@ -124,6 +130,7 @@
       }
     }
     restorePending();
+    if (state.paused) enterPause(); else if (paused) leavePause();
   }
 
   function secondsUntil(until, serverTime) {
@@ -150,7 +157,7 @@
     while (Object.keys(pending).length > 0 && outcome === "done") outcome = await flush();
     if (outcome !== "done") {
       finishing = false;
-      if (outcome !== "closed") showStatus(strings.finishFailed, "error");
+      if (outcome !== "closed" && outcome !== "paused") showStatus(strings.finishFailed, "error");
       return;
     }
     const sentAt = performance.now();
@@ -165,6 +172,11 @@
     finishing = false;
     const receivedAt = performance.now();
     const state = await response.json().catch(() => ({}));
+    if (!response.ok && state.error && state.error.code === "attempt_paused") {
+      enterPause();
+      checkPause();
+      return;
+    }
     if (!response.ok) {
       showStatus((state.error && state.error.message) || strings.finishFailed, "error");
       return;
@@ -221,9 +233,10 @@
 
   /* Send every pending change once. Returns "done", "retry" (network or server trouble,
    * retried with backoff), "blocked" (signed out or stale page: kept for after a reload)
-   * or "closed" (the attempt ended). */
+   * or "closed" (the attempt ended), or "paused" (kept until the proctor resumes). */
   async function sendPending() {
     if (closed || blocked) return closed ? "closed" : "blocked";
+    if (paused) return "paused";  // kept in the queue; sent once the proctor resumes
     window.clearTimeout(retryTimer);
     let rejected = false;   // a refused answer keeps its message on screen
     for (const [ref, entry] of Object.entries(pending)) {
@@ -244,6 +257,10 @@
       } else if (response.status === 409 && body.error && body.error.code === "attempt_closed") {
         endAttempt(message);
         return "closed";
+      } else if (response.status === 409 && body.error && body.error.code === "attempt_paused") {
+        enterPause();     // this answer and the rest stay queued (and in localStorage)
+        checkPause();     // read the clock as the server froze it
+        return "paused";
       } else if (response.status === 409) {
         // Its section closed (time up or finished): this answer cannot be saved any more,
         // the others can. Show why and fetch where the test is now.
@@ -299,6 +316,54 @@
     retryTimer = window.setTimeout(flush, retryDelay);
     retryDelay = Math.min(retryDelay * 2, 10000);
     return "retry";
+  }
+
+  /* ---- paused by the proctor ------------------------------------------------ */
+
+  /* Cover the test and stop the clock; queued answers wait (they are in localStorage
+   * too). Safe to call again: it only refreshes the seconds shown. */
+  function enterPause() {
+    pausedLeft = Math.max(0, Math.ceil((deadlinePerf - performance.now()) / 1000));
+    if (!paused) {
+      paused = true;
+      window.clearTimeout(retryTimer);
+      for (const dialog of [$("finish-dialog"), $("finish-section-dialog")]) {
+        if (dialog.open) dialog.close("cancel");
+      }
+      $("pause-overlay").hidden = false;
+      showStatus(strings.pausedStatus, "saving");
+      pauseTimer = window.setInterval(checkPause, 5000);
+    }
+    tick();
+  }
+
+  /* The proctor resumed: uncover the test and send what was kept. */
+  function leavePause() {
+    paused = false;
+    window.clearInterval(pauseTimer);
+    pauseTimer = null;
+    $("pause-overlay").hidden = true;
+    retryDelay = 1000;
+    window.setTimeout(flush, 0);
+  }
+
+  /* Ask the server whether the pause is over (and for the clock as it froze it). */
+  async function checkPause() {
+    if (closed) return;
+    const sentAt = performance.now();
+    let response;
+    try {
+      response = await request("GET", config.stateUrl);
+    } catch (networkError) {
+      return;  // offline: ask again in 5 s
+    }
+    const receivedAt = performance.now();
+    if (!response.ok) return;
+    const state = await response.json();
+    if (state.status !== "in_progress") { closed = true; window.location.href = config.resultUrl; return; }
+    const wasPaused = paused;
+    applyState(state, sentAt, receivedAt);  // re-anchors the clock; leaves the pause if over
+    if (wasPaused && !paused) renderAll(current);
   }
 
   function endAttempt(message) {
@@ -556,7 +621,7 @@
 
   /* Record the current item's answer (null when cleared) and save it. */
   function answer(value, rerender = true) {
-    if (closed || finishing) return;
+    if (closed || finishing || paused) return;
     const item = items[current];
     item.response = value;
     if (rerender) renderQuestion();
@@ -572,7 +637,7 @@
   function next() {
     const item = items[current];
     if (!item || !item.adaptive) return show(current + 1);
-    if (item.response === null || closed || finishing || pending[item.ref]) return;
+    if (item.response === null || closed || finishing || paused || pending[item.ref]) return;
     $("next").disabled = true;
     queueSave(item);
   }
@@ -598,7 +663,7 @@
   }
 
   function toggleFlag(value) {
-    if (closed || finishing) return;
+    if (closed || finishing || paused) return;
     const item = items[current];
     item.flagged = value;
     renderGrid();
@@ -641,6 +706,7 @@
     let outcome = "done";
     while (Object.keys(pending).length > 0 && outcome === "done") outcome = await flush();
     if (outcome === "closed") return;
+    if (outcome === "paused") { finishing = false; return; }
     if (outcome !== "done") {
       finishing = false;
       showStatus(strings.finishFailed, "error");
@@ -652,7 +718,13 @@
     } catch (networkError) {
       response = null;
     }
-    if (response && (response.ok || response.status === 409 || response.status === 404)) {
+    const body = response && response.status === 409
+      ? await response.clone().json().catch(() => ({})) : {};
+    if (body.error && body.error.code === "attempt_paused") {
+      finishing = false;
+      enterPause();
+      checkPause();
+    } else if (response && (response.ok || response.status === 409 || response.status === 404)) {
       closed = true;
       window.localStorage.removeItem(storageKey);
       window.location.href = config.resultUrl;
@@ -685,7 +757,7 @@
       if ($("finish-dialog").returnValue === "confirm") finish();
     });
     document.addEventListener("keydown", (event) => {
-      if (event.altKey || event.ctrlKey || event.metaKey || $("finish-dialog").open ||
+      if (paused || event.altKey || event.ctrlKey || event.metaKey || $("finish-dialog").open ||
           $("finish-section-dialog").open || sectionPhase === "break") return;
       if (event.target instanceof HTMLSelectElement) return;
       if (event.target instanceof HTMLInputElement && event.target.type !== "radio" &&
@@ -712,7 +784,8 @@
 
   async function resync() {
     // Re-anchor the countdown to the server every minute (sleep, throttled tabs).
-    if (closed) return;
+    // While paused, checkPause asks every 5 s instead.
+    if (closed || paused) return;
     const sentAt = performance.now();
     try {
       const response = await request("GET", config.stateUrl);
@@ -720,7 +793,9 @@
       if (!response.ok) return;
       const state = await response.json();
       if (state.status !== "in_progress") { closed = true; window.location.href = config.resultUrl; return; }
-      if (state.current_section.code !== currentCode || state.current_section.status !== sectionPhase) {
+      if (state.paused) {
+        applyState(state, sentAt, receivedAt);  // covers the test until the proctor resumes
+      } else if (state.current_section.code !== currentCode || state.current_section.status !== sectionPhase) {
         applyState(state, sentAt, receivedAt);
         renderAll(0);
       } else {
@@ -742,8 +817,10 @@
     renderAll(0);
     $("player").dataset.state = "ready";
     if (config.preview) return;
-    showStatus(Object.keys(pending).length ? strings.saving : strings.saved,
-               Object.keys(pending).length ? "saving" : "saved");
+    if (!paused) {
+      showStatus(Object.keys(pending).length ? strings.saving : strings.saved,
+                 Object.keys(pending).length ? "saving" : "saved");
+    }
     tick();
     window.setInterval(tick, 250);
     window.setInterval(resync, 60000);
