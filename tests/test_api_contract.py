@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy.exc import OperationalError
 
@@ -15,6 +17,21 @@ CONTRACT_PATHS = {
     "/api/v1/attempts/{attempt_id}/responses/{item_ref}": {"put"},
     "/api/v1/attempts/{attempt_id}/finish": {"post"},
     "/api/v1/attempts/{attempt_id}/result": {"get"},
+    # test-centre operations (issue 6)
+    "/api/v1/centers": {"post"},
+    "/api/v1/sessions": {"post", "get"},
+    "/api/v1/sessions/{session_id}/bookings": {"post"},
+    "/api/v1/bookings": {"get"},
+    "/api/v1/bookings/{booking_id}/reschedule": {"post"},
+    "/api/v1/bookings/{booking_id}/admission.pdf": {"get"},
+    "/api/v1/bookings/{booking_id}/check-in": {"post"},
+    "/api/v1/sessions/{session_id}/open": {"post"},
+    "/api/v1/sessions/{session_id}/close": {"post"},
+    "/api/v1/sessions/{session_id}/roster": {"get"},
+    "/api/v1/attempts/{attempt_id}/pause": {"post"},
+    "/api/v1/attempts/{attempt_id}/resume": {"post"},
+    "/api/v1/attempts/{attempt_id}/extend": {"post"},
+    "/api/v1/attempts/{attempt_id}/void": {"post"},
 }
 
 
@@ -30,7 +47,7 @@ def test_openapi_matches_the_routes(client, app):
     """The document lists exactly the API routes the application serves."""
     document = client.get("/api/v1/openapi.json").json
     served = {
-        rule.rule.replace("<", "{").replace(">", "}")
+        re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         for rule in app.url_map.iter_rules()
         if rule.rule.startswith(("/api/v1/", "/healthz")) and "openapi" not in rule.rule
     }
