@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -45,6 +46,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(items)
     app.cli.add_command(templates)
     app.cli.add_command(scoring)
+    app.cli.add_command(scheduler)
 
 
 def run_seed() -> None:
@@ -84,6 +86,41 @@ def demo(host: str, port: int) -> None:
 def seed() -> None:
     """Load the shipped templates and sample bank (idempotent)."""
     run_seed()
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="run every sweep once and exit (cron, tests)")
+@click.option(
+    "--interval",
+    default=60,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="seconds between cycles (with --once: how often cron runs it, for the heartbeat)",
+)
+@with_appcontext
+def scheduler(once: bool, interval: int) -> None:
+    """Run the jobs: open and close sessions, finish expired attempts, release results,
+    send reminders, expire holds, send e-mail.
+
+    One scheduler acts at a time (a PostgreSQL advisory lock, or a file lock in the
+    instance folder on SQLite). A second one waits as a standby and takes over when the
+    first stops; with --once it reports the other and exits without acting.
+    """
+    from testing_center.operations.scheduler import run_forever, run_once
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    app = current_app._get_current_object()
+    if not once:
+        if not run_forever(app, interval):
+            raise click.ClickException("lost the scheduler lock; stopped (restart me)")
+        return
+    reports = run_once(app, interval)
+    if reports is None:
+        click.echo("another scheduler is active; nothing done", err=True)
+        return
+    for report in reports:
+        failed = f" ({report.errors} failed)" if report.errors else ""
+        click.echo(f"{report.name}: {report.count}{failed}")
 
 
 @click.group()
