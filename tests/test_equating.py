@@ -368,8 +368,8 @@ def test_documents_in_another_metric_link_alike():
     }
     for method in METHODS:
         plain, scaled = link(x, y, method), link(x_normal, y, method)
-        assert scaled.A == pytest.approx(plain.A, abs=1e-9)
-        assert scaled.B == pytest.approx(plain.B, abs=1e-9)
+        assert pytest.approx(plain.A, abs=1e-9) == scaled.A
+        assert pytest.approx(plain.B, abs=1e-9) == scaled.B
 
 
 def test_equal_anchor_difficulties_are_refused_by_mean_sigma():

@@ -573,8 +573,16 @@ def finish_attempt(
     session: Session, attempt: Attempt, now: dt.datetime, reason: FinishReason
 ) -> Attempt:
     """Close the attempt and score exactly what was saved; finishing twice changes nothing."""
+    close_and_score(session, attempt, now, reason)
+    return attempt
+
+
+def close_and_score(
+    session: Session, attempt: Attempt, now: dt.datetime, reason: FinishReason
+) -> bool:
+    """Claim the finish and score; False when another request or sweep claimed it first."""
     if not claim_for_finish(session, attempt, now, reason):
-        return attempt
+        return False
     for section in attempt.sections:
         if section.finished_at is None:
             ended = (
@@ -586,7 +594,7 @@ def finish_attempt(
     score = blueprint.scoring.score(graded, blueprint.scoring_sections)
     attempt.result = score.as_dict()
     session.flush()
-    return attempt
+    return True
 
 
 def results_released(session: Session, attempt: Attempt) -> bool:
@@ -638,8 +646,7 @@ def finish_if_expired(session: Session, attempt_id: str, now: dt.datetime) -> bo
     ):
         return False
     advance(attempt, blueprint_of(attempt), attempt.deadline_at)
-    finish_attempt(session, attempt, now, FinishReason.DEADLINE)
-    return attempt.status == AttemptStatus.FINISHED
+    return close_and_score(session, attempt, now, FinishReason.DEADLINE)
 
 
 def blueprint_of(attempt: Attempt) -> Blueprint:

@@ -362,6 +362,7 @@ def move_session(
         raise InvalidInput(N_("A session must start in the future."), code="starts_in_past")
     before = audit.snapshot(exam_session, SESSION_FIELDS)
     exam_session.starts_at = starts_at
+    exam_session.reminder_sent_at = None  # remind again before the new date
     exam_session.booking_closes_at = booking_closes_at(
         starts_at, exam_session.centre.timezone, holidays_for(session, exam_session.centre_id)
     )

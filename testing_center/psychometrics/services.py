@@ -338,4 +338,3 @@ def correct_item(
     session.add(correction)
     session.flush()
     return correction
-
