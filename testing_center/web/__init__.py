@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from flask import Flask
 
-from testing_center.web import auth, author, candidate, media, psychometrics
+from testing_center.web import (
+    auth,
+    author,
+    bookings,
+    candidate,
+    media,
+    operations,
+    proctor,
+    psychometrics,
+)
 
 
 def init_app(app: Flask) -> None:
@@ -13,3 +22,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(media.bp)
     app.register_blueprint(author.bp)
     app.register_blueprint(psychometrics.bp)
+    app.register_blueprint(operations.bp)
+    app.register_blueprint(proctor.bp)
+    app.register_blueprint(bookings.bp)
