@@ -34,7 +34,12 @@ from testing_center.attempts.services import rescore_attempts
 from testing_center.clock import now
 from testing_center.errors import AppError
 from testing_center.extensions import MIGRATIONS_DIR, db
-from testing_center.seed import DEMO_PASSWORD, ensure_demo_accounts, seed_content
+from testing_center.seed import (
+    DEMO_PASSWORD,
+    ensure_demo_accounts,
+    ensure_demo_operations,
+    seed_content,
+)
 
 STAFF_ROLES = [role.value for role in Role if role is not Role.CANDIDATE]
 
@@ -72,6 +77,7 @@ def demo(host: str, port: int) -> None:
     upgrade(directory=MIGRATIONS_DIR)
     run_seed()
     accounts = ensure_demo_accounts(db.session, now())
+    ensure_demo_operations(db.session, now())
     db.session.commit()
     click.echo(f"database: {db.engine.url.render_as_string(hide_password=True)}")
     click.echo(f"demo accounts (password for all: {DEMO_PASSWORD}):")

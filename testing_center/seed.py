@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -64,3 +65,68 @@ def ensure_demo_accounts(session: Session, now: dt.datetime) -> list[tuple[str, 
                 create_user(session, email=email, password=DEMO_PASSWORD, role=role, now=now)
         accounts.append((role.value, email))
     return accounts
+
+
+DEMO_CENTRES = (
+    ("TAS", "Tashkent Testing Centre", "Tashkent", "12 Amir Temur Avenue, Tashkent 100000"),
+    ("SAM", "Samarkand Testing Centre", "Samarkand", "5 Registan Street, Samarkand 140100"),
+    ("NAM", "Namangan Testing Centre", "Namangan", "21 Navoi Street, Namangan 160100"),
+)
+DEMO_EXAM = "jft-basic"
+
+
+def ensure_demo_operations(session: Session, now: dt.datetime) -> int:
+    """Demo centres with a room each, sessions to book in the weeks ahead, and one
+    sitting later today with the demo candidate already booked, so the whole exam day
+    (check-in, opening, start, proctoring) can be tried at once. Returns sessions added."""
+    from testing_center.operations import services as ops
+    from testing_center.operations.models import Centre, ExamSession
+
+    operator = session.scalar(select(User).where(User.email == "operator@demo.test"))
+    proctor = session.scalar(select(User).where(User.email == "proctor@demo.test"))
+    candidate = session.scalar(select(User).where(User.email == DEMO_CANDIDATE.email))
+    if operator is None or proctor is None or candidate is None:
+        return 0
+    for code, name, city, address in DEMO_CENTRES:
+        if session.scalar(select(Centre.id).where(Centre.code == code)) is None:
+            centre = ops.create_centre(
+                session,
+                actor=operator,
+                code=code,
+                name=name,
+                city=city,
+                address=address,
+                timezone="Asia/Tashkent",
+                now=now,
+            )
+            ops.add_room(session, actor=operator, centre=centre, name="Room 1", seats=30, now=now)
+    if session.scalar(select(ExamSession.id).limit(1)) is not None:
+        return 0
+    today = now.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
+    zone = ZoneInfo("Asia/Tashkent")
+    local_day = now.astimezone(zone).date()
+    starts = [
+        (code, dt.datetime.combine(local_day + dt.timedelta(days=days), dt.time(9), tzinfo=zone))
+        for days in (8, 15)
+        for code, *_ in DEMO_CENTRES
+    ]
+    added = 0
+    for code, starts_at in [("TAS", today), *starts]:
+        exam_session = ops.schedule_session(
+            session,
+            actor=operator,
+            exam_code=DEMO_EXAM,
+            centre_code=code,
+            starts_at=starts_at,
+            capacity=20,
+            room_name="Room 1",
+            late_minutes=15,
+            publish=True,
+            now=now,
+        )
+        ops.assign_proctor(session, exam_session, operator, proctor, now)
+        added += 1
+        if starts_at == today:  # the demo candidate's seat, booked before the window closed
+            ops.take_seat(session, exam_session)
+            ops.new_booking(session, candidate, exam_session, now)
+    return added
