@@ -9,6 +9,7 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
+from certificates.codes import check_symbol, is_valid, new_code, normalise
 from exam_templates.services import load_templates
 from item_bank.bundle import Bundle
 from item_bank.services import import_bundles
@@ -16,7 +17,6 @@ from testing_center.accounts.models import Role
 from testing_center.attempts.models import Attempt
 from testing_center.extensions import db
 from testing_center.operations.calendar import booking_closes_at
-from testing_center.operations.codes import check_symbol, is_valid, new_code, normalise
 from testing_center.operations.models import AuditEntry, Booking, ExamSession, Notification
 
 from .conftest import START

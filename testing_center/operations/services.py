@@ -17,6 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from certificates.codes import new_code, normalise
 from exam_templates.blueprint import parse_blueprint
 from exam_templates.models import ExamTemplate
 from testing_center.accounts.models import Role, User
@@ -26,7 +27,6 @@ from testing_center.errors import Conflict, Forbidden, InvalidInput, NotFound
 from testing_center.i18n import N_
 from testing_center.operations import audit
 from testing_center.operations.calendar import booking_closes_at
-from testing_center.operations.codes import new_code, normalise
 from testing_center.operations.models import (
     ACTIVE_BOOKING,
     Booking,

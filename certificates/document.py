@@ -1,0 +1,697 @@
+"""Certificate and practice-report PDFs (reportlab): one A4 page from plain facts.
+
+``render_certificate(facts, token, base_url)`` lays out a result certificate modelled on
+the SSW/JFT result notification and the JLPT certificate: issuing centre, title, exam
+title in Japanese and English, certificate number and issue date, the candidate (name as
+on the ID, date of birth, nationality, photo), exam date and test centre, the score of
+each scoring section with its minimum, the total on its scale, the pass rule, the
+result and the level, a bar chart of the sections (reportlab.graphics.charts), and a QR
+code of ``<base_url>/verify?t=<token>``. Labels are Japanese with English beneath.
+
+The token is also stored in the PDF metadata: the document-information entry
+``/CertificateToken`` and the XMP property ``tc:token`` (namespace ``TOKEN_NAMESPACE``),
+so a verifier can check an uploaded file (``certificates.verify``). The page text is
+extractable and drawn in a fixed order (``FACT_ORDER``) that the verifier relies on to
+compare the printed facts with the signed ones.
+
+``practice_report(facts)`` renders a practice result: a banner and a diagonal mark
+"PRACTICE — NOT A CERTIFICATE", no number, no QR code, no token.
+
+Fonts: ``certificates.fonts`` (DejaVu Sans and IPAexGothic, embedded TrueType subsets);
+no standard-14 font is used anywhere, chart labels included.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable, Sequence
+from urllib.parse import quote
+from xml.sax.saxutils import escape
+
+from PIL import Image as PILImage
+from reportlab.graphics.barcode.qr import QrCode
+from reportlab.graphics.charts.barcharts import HorizontalBarChart
+from reportlab.graphics.shapes import Drawing
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_CENTER, TA_RIGHT
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfbase.pdfdoc import XMP, PDFInfo, PDFString
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import (
+    Flowable,
+    Image,
+    KeepInFrame,
+    Paragraph,
+    SimpleDocTemplate,
+    Spacer,
+    Table,
+    TableStyle,
+)
+
+from certificates import fonts, signing
+from certificates.facts import (
+    CertificateFacts,
+    PracticeFacts,
+    ScoreLine,
+    format_date,
+    format_result,
+    format_scale,
+    format_score,
+    format_value,
+)
+
+# re-exported: the app builds these and passes them here
+__all__ = [
+    "FACT_ORDER",
+    "LABELS",
+    "TOKEN_INFO_KEY",
+    "CertificateFacts",
+    "PracticeFacts",
+    "ScoreLine",
+    "practice_report",
+    "render_certificate",
+    "verification_url",
+]
+
+logger = logging.getLogger(__name__)
+
+TOKEN_INFO_KEY = "CertificateToken"  # noqa: S105 - a PDF information entry, no secret
+TOKEN_NAMESPACE = "urn:testing-center:certificate:1"  # noqa: S105 - XMP namespace of tc:token
+QR_LEVEL = "M"  # 15 % recovery: survives a crease or a smudge on a printed page
+PRACTICE_MARK = ("練習用 — 証明書ではありません", "PRACTICE — NOT A CERTIFICATE")
+
+# Japanese label, English label. The verifier finds printed facts between these labels.
+LABELS: dict[str, tuple[str, str]] = {
+    "title": ("試験結果証明書", "Certificate of Test Result"),
+    "practice_title": ("練習テスト結果", "Practice test result"),
+    "number": ("証明書番号", "Certificate number"),
+    "issued": ("発行日", "Issue date"),
+    "name": ("氏名", "Full name (as on the ID)"),
+    "practice_name": ("氏名", "Name"),
+    "date_of_birth": ("生年月日", "Date of birth"),
+    "nationality": ("国籍", "Nationality"),
+    "exam_date": ("受験日", "Exam date"),
+    "test_centre": ("試験会場", "Test centre"),
+    "section": ("試験科目", "Section"),
+    "score": ("得点", "Score"),
+    "minimum": ("基準点", "Minimum"),
+    "total": ("総合得点", "Total"),
+    "scale": ("得点範囲", "Score range"),
+    "pass_rule": ("合格基準", "Pass rule"),
+    "result": ("判定", "Result"),
+    "level": ("レベル", "Level"),
+    "chart": ("得点グラフ", "Each section as a share of its maximum"),
+    "verify": ("真正性の確認", "Check that this certificate is genuine"),
+}
+# Labels of the checked facts in drawing order (each value is printed right after its
+# label and before the next label; the sections' scores come between "minimum" and
+# "total"). ``level`` is printed only when the certificate has one.
+FACT_ORDER = (
+    "number",
+    "issued",
+    "name",
+    "date_of_birth",
+    "nationality",
+    "exam_date",
+    "test_centre",
+    "section",
+    "score",
+    "minimum",
+    "total",
+    "scale",
+    "pass_rule",
+    "result",
+    "level",
+    "chart",
+)
+
+# layout
+PAGE_MARGIN = 14 * mm
+FRAME_PADDING = 6  # points: SimpleDocTemplate's frame keeps this inside the margins
+CONTENT_WIDTH = A4[0] - 2 * PAGE_MARGIN - 2 * FRAME_PADDING
+CONTENT_HEIGHT = A4[1] - 2 * PAGE_MARGIN - 2 * FRAME_PADDING
+PHOTO_WIDTH, PHOTO_HEIGHT = 30 * mm, 40 * mm
+PHOTO_MAX_PIXELS = (420, 560)  # about 350 dpi at 30 x 40 mm
+QR_SIZE = 50 * mm
+LABEL_WIDTH = 44 * mm
+GREY = colors.HexColor("#555555")
+LIGHT = colors.HexColor("#999999")
+BAND = colors.HexColor("#1f3b63")
+PASS_COLOUR = colors.HexColor("#1b6e2d")
+FAIL_COLOUR = colors.HexColor("#9b1c1c")
+MARK_COLOUR = colors.Color(0.75, 0.1, 0.1, alpha=0.18)
+
+
+def verification_url(base_url: str, token: str) -> str:
+    """``<base_url>/verify?t=<token>`` (a token is base64url and dots: URL-safe as is)."""
+    return f"{base_url.rstrip('/')}/verify?t={quote(token, safe='.-_')}"
+
+
+# ---- the certificate -----------------------------------------------------------------
+
+
+def render_certificate(facts: CertificateFacts, token: str, base_url: str) -> bytes:
+    """Return the one-page A4 certificate PDF of ``facts``, carrying ``token``.
+
+    ``token`` is the signed token of the same facts (``claims.sign_certificate``);
+    ``base_url`` the public address of the verification service (no trailing path).
+    """
+    fonts.register_fonts()
+    styles = Styles()
+    width = CONTENT_WIDTH
+    story: list[Flowable] = [
+        header_block(facts, styles, width),
+        Spacer(0, 4 * mm),
+        candidate_block(facts, styles, width),
+        Spacer(0, 4 * mm),
+        scores_block(facts.sections, styles, width),
+        Spacer(0, 2 * mm),
+        result_block(facts, styles, width),
+        Spacer(0, 4 * mm),
+        verification_block(token, base_url, styles, width),
+    ]
+    _warn_missing_glyphs(facts.full_name, facts.test_centre, facts.issuing_centre)
+    return _build(
+        story,
+        title=f"{LABELS['title'][1]} {facts.number}",
+        on_page=lambda canvas: _attach_token(canvas, token),
+    )
+
+
+class Styles:
+    """Paragraph styles: Japanese labels above English ones, values in DejaVu Sans."""
+
+    def __init__(self) -> None:
+        base = ParagraphStyle("base", fontName=fonts.SANS, fontSize=10, leading=13)
+        self.base = base
+        self.issuer = ParagraphStyle("issuer", base, fontSize=10, textColor=GREY)
+        self.title = ParagraphStyle("title", base, fontSize=21, leading=26, wordWrap="CJK")
+        self.title_en = ParagraphStyle("title_en", base, fontSize=12, leading=15, textColor=GREY)
+        self.exam_ja = ParagraphStyle("exam_ja", base, fontSize=14, leading=18, wordWrap="CJK")
+        self.exam_en = ParagraphStyle("exam_en", base, fontSize=11.5, leading=14)
+        self.label = ParagraphStyle("label", base, fontSize=9, leading=11)
+        self.value = ParagraphStyle("value", base, fontSize=11, leading=14)
+        self.value_ja = ParagraphStyle("value_ja", self.value, wordWrap="CJK")
+        self.number = ParagraphStyle("number", base, fontSize=13, leading=17, alignment=TA_RIGHT)
+        self.right = ParagraphStyle("right", self.label, alignment=TA_RIGHT)
+        self.score = ParagraphStyle("score", self.value, alignment=TA_RIGHT)
+        self.result = ParagraphStyle("result", base, fontSize=15, leading=19)
+        self.small = ParagraphStyle("small", base, fontSize=8, leading=10.5, textColor=GREY)
+        self.small_ja = ParagraphStyle("small_ja", self.small, wordWrap="CJK")
+        self.mark = ParagraphStyle(
+            "mark", base, fontSize=19, leading=25, alignment=TA_CENTER, textColor=FAIL_COLOUR
+        )
+
+
+def para(text: str, style: ParagraphStyle, bold: bool = False) -> Paragraph:
+    return Paragraph(fonts.markup(text, bold), style)
+
+
+def label(key: str, style: ParagraphStyle) -> Paragraph:
+    """The Japanese label in bold, the English one beneath in small grey type."""
+    japanese, english = LABELS[key]
+    text = fonts.markup(japanese, bold=True)
+    text += f'<br/><font size="7.5" color="#555555">{fonts.markup(english)}</font>'
+    return Paragraph(text, style)
+
+
+def table(rows: list[list], widths: Sequence[float], commands: Sequence[tuple], **options) -> Table:
+    """A table whose own font is embedded too (ReportLab's default cell font is Helvetica)."""
+    result = Table(rows, colWidths=list(widths), hAlign="LEFT", **options)
+    result.setStyle(TableStyle([("FONT", (0, 0), (-1, -1), fonts.SANS), *commands]))
+    return result
+
+
+def header_block(facts: CertificateFacts, styles: Styles, width: float) -> Table:
+    japanese, english = LABELS["title"]
+    left: list[Flowable] = [
+        para(facts.issuing_centre, styles.issuer, bold=True),
+        Spacer(0, 2 * mm),
+        para(japanese, styles.title, bold=True),
+        para(english, styles.title_en),
+        Spacer(0, 2 * mm),
+        *exam_titles(facts.exam_title_ja, facts.exam_title_en, styles),
+    ]
+    right: list[Flowable] = [
+        label("number", styles.right),
+        para(facts.number, styles.number, bold=True),
+        Spacer(0, 2 * mm),
+        label("issued", styles.right),
+        para(format_date(facts.issued_at.date()), styles.score),
+    ]
+    right_width = 72 * mm
+    return table(
+        [[left, right]],
+        [width - right_width, right_width],
+        [
+            ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ("LEFTPADDING", (0, 0), (-1, -1), 0),
+            ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+            ("LINEBELOW", (0, 0), (-1, 0), 1.5, BAND),
+            ("BOTTOMPADDING", (0, 0), (-1, 0), 3 * mm),
+        ],
+    )
+
+
+def exam_titles(title_ja: str | None, title_en: str, styles: Styles) -> list[Flowable]:
+    blocks: list[Flowable] = []
+    if title_ja:
+        blocks.append(para(title_ja, styles.exam_ja, bold=True))
+    if title_en != title_ja:
+        blocks.append(para(title_en, styles.exam_en))
+    return blocks
+
+
+def details(rows: list[tuple[str, Flowable]], styles: Styles, width: float) -> Table:
+    return table(
+        [[label(key, styles.label), value] for key, value in rows],
+        [LABEL_WIDTH, width - LABEL_WIDTH],
+        [
+            ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+            ("LINEBELOW", (0, 0), (-1, -2), 0.3, LIGHT),
+            ("LEFTPADDING", (0, 0), (-1, -1), 0),
+            ("TOPPADDING", (0, 0), (-1, -1), 2.2),
+            ("BOTTOMPADDING", (0, 0), (-1, -1), 2.8),
+        ],
+    )
+
+
+def candidate_block(facts: CertificateFacts, styles: Styles, width: float) -> Table:
+    rows = [
+        ("name", para(facts.full_name, styles.value, bold=True)),
+        ("date_of_birth", para(format_date(facts.date_of_birth), styles.value)),
+        ("nationality", para(facts.nationality, styles.value)),
+        ("exam_date", para(format_date(facts.exam_date), styles.value)),
+        ("test_centre", para(facts.test_centre, styles.value_ja)),
+    ]
+    photo_width = PHOTO_WIDTH + 6 * mm
+    inner = width - photo_width
+    return table(
+        [[details(rows, styles, inner), photo_flowable(facts.photo)]],
+        [inner, photo_width],
+        [
+            ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ("ALIGN", (1, 0), (1, 0), "RIGHT"),
+            ("LEFTPADDING", (0, 0), (-1, -1), 0),
+            ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+        ],
+    )
+
+
+def photo_flowable(photo: bytes | None) -> Flowable:
+    """The photo fitted in a 30 x 40 mm frame, or the empty frame (no text in it)."""
+    image = _photo_image(photo)
+    if image is None:
+        return table(
+            [[""]],
+            [PHOTO_WIDTH],
+            [("BOX", (0, 0), (-1, -1), 0.6, LIGHT)],
+            rowHeights=[PHOTO_HEIGHT],
+        )
+    return image
+
+
+def _photo_image(photo: bytes | None) -> Image | None:
+    if not photo:
+        return None
+    try:
+        with PILImage.open(io.BytesIO(photo)) as picture:
+            picture.thumbnail(PHOTO_MAX_PIXELS)
+            buffer = io.BytesIO()
+            picture.convert("RGB").save(buffer, format="JPEG", quality=85)
+            ratio = picture.height / picture.width
+    except (OSError, PILImage.DecompressionBombError):
+        logger.warning("certificate photo cannot be read; the frame stays empty")
+        return None
+    width, height = PHOTO_WIDTH, PHOTO_WIDTH * ratio
+    if height > PHOTO_HEIGHT:
+        width, height = PHOTO_HEIGHT / ratio, PHOTO_HEIGHT
+    buffer.seek(0)
+    return Image(buffer, width=width, height=height)
+
+
+def section_title(line: ScoreLine, styles: Styles) -> Paragraph:
+    text = fonts.markup(line.title_ja, bold=True) + "<br/>" if line.title_ja else ""
+    text += f'<font size="8.5">{fonts.markup(line.title_en)}</font>'
+    return Paragraph(text, styles.label)
+
+
+def scores_block(sections: Sequence[ScoreLine], styles: Styles, width: float) -> Table:
+    """One row per scoring section: title, ``score / maximum``, minimum (or a dash)."""
+    score_width, minimum_width = 36 * mm, 30 * mm
+    rows: list[list] = [
+        [
+            label("section", styles.label),
+            label("score", styles.right),
+            label("minimum", styles.right),
+        ]
+    ]
+    for line in sections:
+        minimum = format_value(line.minimum) if line.minimum is not None else "—"
+        rows.append(
+            [
+                section_title(line, styles),
+                para(format_score(line.score, line.maximum), styles.score, bold=True),
+                para(minimum, styles.score),
+            ]
+        )
+    return table(
+        rows,
+        [width - score_width - minimum_width, score_width, minimum_width],
+        [
+            ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+            ("LINEBELOW", (0, 0), (-1, 0), 0.8, BAND),
+            ("LINEBELOW", (0, 1), (-1, -1), 0.3, LIGHT),
+            ("LEFTPADDING", (0, 0), (-1, -1), 0),
+            ("TOPPADDING", (0, 0), (-1, -1), 2),
+            ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5),
+        ],
+    )
+
+
+def result_rows(
+    total: float,
+    scale: tuple[float, float],
+    pass_rule: tuple[str | None, str],
+    passed: bool,
+    level: str | None,
+    styles: Styles,
+) -> list[tuple[str, Flowable]]:
+    rule_ja, rule_en = pass_rule
+    rule = (fonts.markup(rule_ja) + "<br/>" if rule_ja else "") + fonts.markup(rule_en)
+    colour = "#1b6e2d" if passed else "#9b1c1c"
+    verdict = f'<font color="{colour}">{fonts.markup(format_result(passed), bold=True)}</font>'
+    rows: list[tuple[str, Flowable]] = [
+        ("total", para(format_score(total, scale[1]), styles.result, bold=True)),
+        ("scale", para(format_scale(*scale), styles.value)),
+        ("pass_rule", Paragraph(rule, styles.value_ja)),
+        ("result", Paragraph(verdict, styles.result)),
+    ]
+    if level:
+        rows.append(("level", para(level, styles.result, bold=True)))
+    return rows
+
+
+def result_block(facts: CertificateFacts, styles: Styles, width: float) -> Table:
+    rows = result_rows(
+        facts.total,
+        (facts.scale_min, facts.scale_max),
+        (facts.pass_rule_ja, facts.pass_rule_en),
+        facts.passed,
+        facts.level,
+        styles,
+    )
+    return outcome_block(rows, facts.sections, styles, width)
+
+
+def outcome_block(
+    rows: list[tuple[str, Flowable]], sections: Sequence[ScoreLine], styles: Styles, width: float
+) -> Table:
+    """Total, range, pass rule, result and level; the chart on the right (drawn after)."""
+    chart_width = 80 * mm
+    chart: list[Flowable] = []
+    if sections:
+        chart = [
+            label("chart", styles.label),
+            Spacer(0, 1 * mm),
+            score_chart(sections, chart_width),
+        ]
+    return table(
+        [[details(rows, styles, width - chart_width - 4 * mm), chart]],
+        [width - chart_width, chart_width],
+        [
+            ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ("LEFTPADDING", (0, 0), (-1, -1), 0),
+            ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+        ],
+    )
+
+
+def score_chart(sections: Sequence[ScoreLine], width: float) -> Drawing:
+    """A horizontal bar per section: its score as a percentage of its maximum."""
+    bar_height = 6 * mm
+    label_width = 36 * mm
+    height = len(sections) * bar_height + 9 * mm
+    drawing = Drawing(width, height, initialFontName=fonts.SANS)
+    chart = HorizontalBarChart()
+    chart.x, chart.y = label_width, 7 * mm
+    chart.width, chart.height = width - label_width - 4 * mm, len(sections) * bar_height
+    ordered = list(reversed(sections))  # the chart draws its first category at the bottom
+    chart.data = [[_share(line) for line in ordered]]
+    chart.categoryAxis.categoryNames = [_chart_label(line) for line in ordered]
+    chart.categoryAxis.labels.fontName = fonts.SANS
+    chart.categoryAxis.labels.fontSize = 6.5
+    chart.categoryAxis.labels.boxAnchor = "e"
+    chart.categoryAxis.labels.dx = -2
+    chart.categoryAxis.strokeColor = LIGHT
+    chart.valueAxis.valueMin, chart.valueAxis.valueMax, chart.valueAxis.valueStep = 0, 100, 25
+    chart.valueAxis.labels.fontName = fonts.SANS
+    chart.valueAxis.labels.fontSize = 6.5
+    chart.valueAxis.labelTextFormat = "%d%%"
+    chart.valueAxis.strokeColor = LIGHT
+    chart.valueAxis.visibleGrid = True
+    chart.valueAxis.gridStrokeColor = colors.HexColor("#dddddd")
+    chart.bars[0].fillColor = BAND
+    chart.bars[0].strokeColor = None
+    chart.barWidth = bar_height * 0.6
+    chart.groupSpacing = bar_height * 0.4
+    drawing.add(chart)
+    return drawing
+
+
+def _share(line: ScoreLine) -> float:
+    return 100 * line.score / line.maximum if line.maximum else 0.0
+
+
+def _chart_label(line: ScoreLine) -> str:
+    """The English title (the chart's labels take one font: DejaVu Sans, no kana)."""
+    title = line.title_en
+    return title if len(title) <= 28 else title[:27] + "…"
+
+
+def verification_block(token: str, base_url: str, styles: Styles, width: float) -> Table:
+    page = f"{base_url.rstrip('/')}/verify"
+    header, _payload, _input, _signature = signing.split_token(token)
+    text: list[Flowable] = [
+        label("verify", styles.label),
+        Spacer(0, 1.5 * mm),
+        para(
+            "QRコードを読み取るか、"
+            f"{page} で証明書番号と生年月日を入力してください。"
+            "この証明書は電子署名されています。",
+            styles.small_ja,
+        ),
+        Spacer(0, 1 * mm),
+        para(
+            "Scan the QR code, or enter the certificate number and the date of birth at "
+            f"{page}. The certificate is digitally signed (Ed25519); the signed data is "
+            "in the QR code and in this file's metadata, and the public keys are published "
+            "at the same address.",
+            styles.small,
+        ),
+        Spacer(0, 1 * mm),
+        para(f"Key ID: {header.get('kid', '')}", styles.small),
+    ]
+    qr_width = QR_SIZE + 4 * mm
+    return table(
+        [[text, qr_flowable(verification_url(base_url, token))]],
+        [width - qr_width, qr_width],
+        [
+            ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ("LINEABOVE", (0, 0), (-1, 0), 0.8, BAND),
+            ("LEFTPADDING", (0, 0), (-1, -1), 0),
+            ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+            ("TOPPADDING", (0, 0), (-1, -1), 3 * mm),
+            ("ALIGN", (1, 0), (1, 0), "RIGHT"),
+        ],
+    )
+
+
+def qr_flowable(value: str, size: float = QR_SIZE) -> QrCode:
+    """The QR code of ``value`` with its quiet zone of 4 modules, drawn straight on the
+    canvas (the graphics widget builds a shape per run of modules: twice as slow)."""
+    return QrCode(value, width=size, height=size, qrLevel=QR_LEVEL, qrBorder=4)
+
+
+def qr_version(value: str, level: str = QR_LEVEL) -> int:
+    """The QR version (1-40) that encodes ``value`` at ``level``: its size is 17 + 4 v."""
+    code = QrCode(value, qrLevel=level).qr
+    code.make()
+    return code.version
+
+
+# ---- metadata ------------------------------------------------------------------------
+
+
+class CertificateInfo(PDFInfo):
+    """The document information dictionary with the ``/CertificateToken`` entry added."""
+
+    token = ""
+
+    def format(self, document) -> bytes:  # mirrors PDFInfo.format, plus the token
+        from reportlab.pdfbase.pdfdoc import PDFDate, PDFDictionary, PDFName
+
+        entries = {
+            "Title": PDFString(self.title),
+            "Author": PDFString(self.author),
+            "Subject": PDFString(self.subject),
+            "Keywords": PDFString(self.keywords),
+            "Creator": PDFString(self.creator),
+            "Producer": PDFString(self.producer),
+            "Trapped": PDFName(self.trapped),
+            TOKEN_INFO_KEY: PDFString(self.token),
+        }
+        entries["CreationDate"] = entries["ModDate"] = PDFDate(
+            ts=document._timeStamp, dateFormatter=self._dateFormatter
+        )
+        return PDFDictionary(entries).format(document)
+
+
+def xmp_packet(token: str, title: str) -> str:
+    """An XMP packet with the title and ``tc:token`` (the token is base64url: no escaping
+    needed, escaped all the same)."""
+    return (
+        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/">\n'
+        '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">\n'
+        '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        f'xmlns:tc="{TOKEN_NAMESPACE}">\n'
+        f'<dc:title><rdf:Alt><rdf:li xml:lang="x-default">{escape(title)}</rdf:li>'
+        "</rdf:Alt></dc:title>\n"
+        f"<tc:token>{escape(token)}</tc:token>\n"
+        "</rdf:Description>\n</rdf:RDF>\n</x:xmpmeta>\n"
+        '<?xpacket end="r"?>'
+    )
+
+
+def _attach_token(canvas: Canvas, token: str) -> None:
+    """Put ``token`` in the document information and in the XMP metadata."""
+    # ReportLab has no public setter for the information dictionary, and registers its
+    # object when the document is created: the object stays, its class gains the token.
+    info = canvas._doc.info
+    info.__class__ = CertificateInfo
+    info.token = token
+    packet = xmp_packet(token, info.title).encode("utf-8")
+    canvas.setCatalogEntry("Metadata", XMP(creator=lambda _document: packet))
+
+
+# ---- the practice report -------------------------------------------------------------
+
+
+def practice_report(facts: PracticeFacts) -> bytes:
+    """Return a one-page practice report: marked as no certificate, with nothing to verify."""
+    fonts.register_fonts()
+    styles = Styles()
+    width = CONTENT_WIDTH
+    japanese, english = LABELS["practice_title"]
+    mark_ja, mark_en = PRACTICE_MARK
+    banner = table(
+        [[[para(mark_en, styles.mark, bold=True), para(mark_ja, styles.mark, bold=True)]]],
+        [width],
+        [
+            ("BOX", (0, 0), (-1, -1), 2, FAIL_COLOUR),
+            ("TOPPADDING", (0, 0), (-1, -1), 3 * mm),
+            ("BOTTOMPADDING", (0, 0), (-1, -1), 3 * mm),
+        ],
+    )
+    candidate = details(
+        [
+            ("practice_name", para(facts.full_name, styles.value, bold=True)),
+            ("exam_date", para(format_date(facts.taken_on), styles.value)),
+        ],
+        styles,
+        width,
+    )
+    rows = result_rows(
+        facts.total,
+        (facts.scale_min, facts.scale_max),
+        (facts.pass_rule_ja, facts.pass_rule_en),
+        facts.passed,
+        facts.level,
+        styles,
+    )
+    story: list[Flowable] = [
+        banner,
+        Spacer(0, 4 * mm),
+        para(japanese, styles.title, bold=True),
+        para(english, styles.title_en),
+        Spacer(0, 2 * mm),
+        *exam_titles(facts.exam_title_ja, facts.exam_title_en, styles),
+        Spacer(0, 4 * mm),
+        candidate,
+        Spacer(0, 4 * mm),
+        scores_block(facts.sections, styles, width),
+        Spacer(0, 2 * mm),
+        outcome_block(rows, facts.sections, styles, width),
+        Spacer(0, 6 * mm),
+        para(
+            "This is the result of a practice test taken without supervision. It is not a "
+            "certificate, has no certificate number and cannot be verified: only a "
+            "proctored exam at a test centre gives a certificate.",
+            styles.small,
+        ),
+        para(
+            "これは監督なしで受けた練習テストの結果です。証明書ではなく、証明書番号もなく、"
+            "真正性の確認もできません。証明書は試験会場で監督付きで受けた試験にのみ発行されます。",
+            styles.small_ja,
+        ),
+    ]
+    return _build(
+        story, title=f"{english} — {mark_en}", on_page=_draw_practice_mark, subject=mark_en
+    )
+
+
+def _draw_practice_mark(canvas: Canvas) -> None:
+    """The practice mark across the page, behind nothing, in translucent red."""
+    canvas.saveState()
+    canvas.setFillColor(MARK_COLOUR)
+    canvas.translate(A4[0] / 2, A4[1] / 2)
+    canvas.rotate(52)
+    canvas.setFont(fonts.SANS_BOLD, 40)
+    canvas.drawCentredString(0, 14, PRACTICE_MARK[1])
+    canvas.setFont(fonts.JAPANESE, 34)
+    canvas.drawCentredString(0, -34, PRACTICE_MARK[0])
+    canvas.restoreState()
+
+
+# ---- building ------------------------------------------------------------------------
+
+
+def _build(
+    story: list[Flowable],
+    title: str,
+    on_page: Callable[[Canvas], None],
+    subject: str = "",
+) -> bytes:
+    width, height = CONTENT_WIDTH, CONTENT_HEIGHT
+    buffer = io.BytesIO()
+    document = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=PAGE_MARGIN,
+        rightMargin=PAGE_MARGIN,
+        topMargin=PAGE_MARGIN,
+        bottomMargin=PAGE_MARGIN,
+        title=title,
+        subject=subject,
+        author="",
+        creator="testing-center",
+        initialFontName=fonts.SANS,
+    )
+
+    def page(canvas: Canvas, _document: SimpleDocTemplate) -> None:
+        on_page(canvas)
+
+    document.build(
+        [KeepInFrame(width, height, story, mode="shrink")], onFirstPage=page, onLaterPages=page
+    )
+    return buffer.getvalue()
+
+
+def _warn_missing_glyphs(*texts: str) -> None:
+    missing = fonts.missing_characters(" ".join(texts))
+    if missing:  # the count only: names are personal data
+        logger.warning("certificate: %d characters without a glyph", len(missing))
