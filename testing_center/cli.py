@@ -52,6 +52,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(templates)
     app.cli.add_command(scoring)
     app.cli.add_command(scheduler)
+    app.cli.add_command(certificates)
 
 
 def run_seed() -> None:
@@ -674,3 +675,107 @@ def responses_command(template_code: str, out: Path) -> None:
     with out.open("w", newline="", encoding="utf-8") as file:
         csv.writer(file).writerows(data.csv_rows())
     click.echo(f"wrote {data.n_attempts} attempts x {len(data.refs)} items to {out}")
+
+
+@click.group()
+def certificates() -> None:
+    """Certificates: offline verification, keys, issuing and re-rendering."""
+
+
+@certificates.command("verify")
+@click.argument("document")
+@click.option(
+    "--jwks",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="public keys (JWKS JSON) to check against; default: this installation's keys",
+)
+@click.option("--online", "online_url", help="also ask this server for the current status")
+@with_appcontext
+def verify_certificate_command(document: str, jwks: Path | None, online_url: str | None) -> None:
+    """Check FILE.pdf or a TOKEN (or a /verify?t= URL): signature, key id, key validity,
+    and that the printed facts are the signed ones; with --online, the current status."""
+    from certificates.verify import verify_document
+    from testing_center.certification.services import key_ring
+
+    moment = now()
+    data: bytes | str = read_if_file(document)
+    keys = json.loads(jwks.read_text(encoding="utf-8")) if jwks else key_ring(moment).jwks()
+    checked = verify_document(data, keys, moment)
+    click.echo(json.dumps(checked.as_dict(), indent=2, ensure_ascii=False))
+    if online_url and checked.claims is not None:
+        click.echo(f"status online: {online_status(online_url, checked.claims)}")
+    if not checked.is_valid:
+        raise SystemExit(1)
+
+
+def read_if_file(argument: str) -> bytes | str:
+    """The file's bytes when ``argument`` names a file, else the argument (a token)."""
+    try:
+        path = Path(argument)
+        return path.read_bytes() if path.is_file() else argument
+    except OSError:  # a token is longer than any file name may be
+        return argument
+
+
+def online_status(base_url: str, claims) -> str:
+    """Ask a server's public API for a certificate's current status."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    query = urllib.parse.urlencode({"date_of_birth": claims.date_of_birth.isoformat()})
+    url = f"{base_url.rstrip('/')}/api/v1/certificates/{claims.number}?{query}"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - operator-given URL
+            return json.loads(response.read())["status"]
+    except urllib.error.HTTPError as error:
+        return f"not found ({error.code})" if error.code == 404 else f"error {error.code}"
+    except (urllib.error.URLError, OSError) as error:
+        return f"unreachable ({error})"
+
+
+@certificates.command("rotate-key")
+@with_appcontext
+def rotate_key_command() -> None:
+    """Start signing with a new key; the old ones stay published for verification."""
+    from certificates.signing import rotate_key
+    from testing_center.certification.services import key_folder
+
+    if current_app.config.get("CERTIFICATE_KEYS_PEM"):
+        raise click.ClickException("keys come from CERTIFICATE_KEYS_PEM: rotate them there")
+    key = rotate_key(key_folder(), now())
+    current_app.extensions.pop("certificate_keys", None)
+    click.echo(f"new signing key {key.kid}; restart the web workers to sign with it")
+
+
+@certificates.command("issue")
+@with_appcontext
+def issue_certificates_command() -> None:
+    """Issue certificates for released results and re-issue re-scored ones (as the
+    scheduler does every cycle)."""
+    from testing_center.operations.scheduler import issue_certificates, reissue_certificates
+
+    issued = issue_certificates(db.session, now())
+    reissued = reissue_certificates(db.session, now())
+    db.session.commit()
+    click.echo(f"issued {issued}, re-issued {reissued}")
+
+
+@certificates.command("render")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--status", default="valid", show_default=True)
+@with_appcontext
+def render_certificates_command(out: Path, status: str) -> None:
+    """Render stored certificates again as PDFs (after a layout change): the same facts
+    and the same signed token, so every re-rendered document still verifies."""
+    from testing_center.certification.models import Certificate
+    from testing_center.certification.services import certificate_pdf
+
+    out.mkdir(parents=True, exist_ok=True)
+    rows = db.session.scalars(select(Certificate).where(Certificate.status == status)).all()
+    with click.progressbar(rows, label="rendering") as bar:
+        for certificate in bar:
+            (out / f"{certificate.number}.pdf").write_bytes(
+                certificate_pdf(db.session, certificate)
+            )
+    click.echo(f"wrote {len(rows)} certificates to {out}")

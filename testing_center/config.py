@@ -53,6 +53,12 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_SENDER": "Testing Center <noreply@testing-center.invalid>",
     # proctored sittings: how early check-in opens; when reminders go out
     "CHECK_IN_OPENS_MINUTES": 120,
+    # certificates: the address printed in QR codes and links; signing keys as PEM text
+    # (else generated into instance/certificate-keys); verification lookups per client
+    "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
+    "CERTIFICATE_KEYS_PEM": None,
+    "VERIFY_RATE_LIMIT": 30,
+    "VERIFY_RATE_WINDOW_SECONDS": 60,
     "REMINDER_HOURS_BEFORE": 48,
 }
 
@@ -72,6 +78,9 @@ ENVIRONMENT_VARIABLES = {
     "MAIL_SENDER": ("MAIL_SENDER", str),
     "REMINDER_HOURS_BEFORE": ("REMINDER_HOURS_BEFORE", int),
     "CHECK_IN_OPENS_MINUTES": ("CHECK_IN_OPENS_MINUTES", int),
+    "PUBLIC_BASE_URL": ("PUBLIC_BASE_URL", str),
+    "CERTIFICATE_KEYS_PEM": ("CERTIFICATE_KEYS_PEM", str),
+    "VERIFY_RATE_LIMIT": ("VERIFY_RATE_LIMIT", int),
 }
 
 

@@ -74,6 +74,10 @@ class InvalidInput(AppError):
     code, status = "invalid_input", 422
 
 
+class TooManyRequests(AppError):
+    code, status = "rate_limited", 429
+
+
 DOMAIN_STATUS: dict[type[Exception], int] = {
     InvalidResponse: 422,
     InvalidItem: 422,

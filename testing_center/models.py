@@ -4,6 +4,7 @@ from exam_templates.models import ExamTemplate
 from item_bank.models import Item, ItemVersion
 from testing_center.accounts.models import ApiToken, CandidateProfile, User
 from testing_center.attempts.models import Attempt, AttemptItem, Response
+from testing_center.certification.models import Certificate, ShareLink, Verification
 from testing_center.operations.models import (
     AuditEntry,
     Booking,
@@ -24,6 +25,7 @@ from testing_center.psychometrics.models import (
     ParameterSet,
     ScoringCorrection,
 )
+from testing_center.ratelimit import RateCounter
 
 __all__ = [
     "ApiToken",
@@ -35,6 +37,7 @@ __all__ = [
     "CandidateProfile",
     "Centre",
     "CentreStaff",
+    "Certificate",
     "ExamSession",
     "ExamTemplate",
     "Holiday",
@@ -44,11 +47,14 @@ __all__ = [
     "ItemVersionParameters",
     "Notification",
     "ParameterSet",
+    "RateCounter",
     "Response",
     "Room",
     "SchedulerHeartbeat",
     "ScoringCorrection",
     "SessionProctor",
+    "ShareLink",
     "TimeExtension",
     "User",
+    "Verification",
 ]

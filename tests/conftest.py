@@ -212,3 +212,7 @@ def auth_headers(client: FlaskClient):
         return {"Authorization": f"Bearer {response.json['token']}"}
 
     return headers
+
+
+# the proctored-exam world shared by the operations and certificates tests
+from .operations_setup import world  # noqa: E402, F401

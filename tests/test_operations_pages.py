@@ -31,8 +31,8 @@ from testing_center.operations.models import (
 )
 
 from .conftest import PASSWORD
+from .operations_setup import EXAM, NEXT_WEEK, TEMPLATE, bundle
 from .test_browser import CHROMIUM_ARGS, ensure_chromium, wait_ready
-from .test_operations import EXAM, NEXT_WEEK, TEMPLATE, bundle
 
 ID_NUMBER = "AB 1234567"
 SESSION_DAY, SESSION_TIME = "2026-12-03", "14:00"  # Tashkent (UTC+5): 09:00 UTC = NEXT_WEEK

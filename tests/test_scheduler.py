@@ -535,8 +535,11 @@ def test_scheduler_once_prints_what_each_sweep_did(app, runner, clock, make_sess
         "finish_attempts: 0",
         "close_sessions: 0",
         "release_results: 0",
+        "issue_certificates: 0",
+        "reissue_certificates: 0",
         "send_reminders: 0",
         "expire_holds: 0",
+        "prune_rate_counters: 0",
         "send_mail: 0",
     ]
     assert session_row(app, session_id).status == "open"

@@ -11,7 +11,7 @@ from flask import Flask, request
 from flask_smorest import Api
 from werkzeug.exceptions import UnsupportedMediaType
 
-from testing_center.api import attempts, auth, exams, health, operations
+from testing_center.api import attempts, auth, certificates, exams, health, operations
 from testing_center.api.schemas import ErrorSchema
 from testing_center.extensions import csrf
 
@@ -36,7 +36,14 @@ def init_app(app: Flask) -> None:
         "bearerAuth",
         {"type": "http", "scheme": "bearer", "description": "Token from POST /api/v1/auth/token"},
     )
-    for blueprint in (health.blp, auth.blp, exams.blp, attempts.blp, operations.blp):
+    for blueprint in (
+        health.blp,
+        auth.blp,
+        exams.blp,
+        attempts.blp,
+        operations.blp,
+        certificates.blp,
+    ):
         # Bearer clients cannot be forged cross-site; cookie sessions are checked in
         # testing_center.access.requester, which demands the CSRF header for them.
         csrf.exempt(blueprint)

@@ -43,6 +43,7 @@ from testing_center.attempts.services import (
     start_proctored,
     start_section,
 )
+from testing_center.certification.services import valid_certificate_number
 from testing_center.clock import now
 from testing_center.errors import Conflict, Forbidden
 from testing_center.extensions import db
@@ -161,6 +162,7 @@ def result_of(attempt) -> dict:
         blueprint_of(attempt),
         str(get_locale()),
         released=results_released(db.session, attempt),
+        certificate_number=valid_certificate_number(db.session, attempt.id),
     )
 
 

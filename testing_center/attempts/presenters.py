@@ -184,7 +184,11 @@ def scoring_titles(blueprint: Blueprint, locale: str) -> dict[str, str]:
 
 
 def attempt_result(
-    attempt: Attempt, blueprint: Blueprint, locale: str, released: bool = True
+    attempt: Attempt,
+    blueprint: Blueprint,
+    locale: str,
+    released: bool = True,
+    certificate_number: str | None = None,
 ) -> dict[str, Any]:
     """Return the scored result of a finished attempt (no scores until ``released``)."""
     result = (attempt.result or {}) if released else {}
@@ -215,7 +219,7 @@ def attempt_result(
         "scoring_version": result.get("scoring_version"),
         "item_parameters": result.get("item_parameters"),
         "released": released,
-        "certificate_number": None,
+        "certificate_number": certificate_number if released else None,
     }
 
 

@@ -65,6 +65,21 @@ MESSAGES: dict[str, tuple[str, str]] = {
             "minutes early."
         ),
     ),
+    "certificate_reissued": (
+        N_("Your certificate was re-issued"),
+        N_(
+            "After a correction of the scoring, your certificate %(old)s was replaced by "
+            "certificate %(new)s. The old number now shows as superseded; please use the "
+            "new one. You can download it from your results page."
+        ),
+    ),
+    "certificate_revoked": (
+        N_("Your certificate was revoked"),
+        N_(
+            "Your certificate %(number)s has been revoked by the test centre. Verification "
+            "now shows it as revoked. Contact the test centre if you have questions."
+        ),
+    ),
     "results_released": (
         N_("Your result is available: %(exam)s"),
         N_("The result of your exam %(exam)s is available on your results page."),

@@ -40,6 +40,7 @@ from testing_center.accounts.models import User
 from testing_center.attempts.models import Attempt, AttemptStatus
 from testing_center.attempts.sections import attempt_duration
 from testing_center.attempts.services import expired_attempt_ids, finish_if_expired
+from testing_center.certification import services as certification
 from testing_center.operations import audit, services
 from testing_center.operations.models import (
     Booking,
@@ -48,6 +49,7 @@ from testing_center.operations.models import (
     SessionStatus,
 )
 from testing_center.operations.notify import configured_sender, queue_notification, send_pending
+from testing_center.ratelimit import prune
 
 logger = logging.getLogger(__name__)
 
@@ -289,13 +291,38 @@ def send_mail(session: Session, now: dt.datetime) -> int:
     return sent
 
 
+def issue_certificates(session: Session, now: dt.datetime) -> int:
+    """Certificates for released results, one attempt per transaction."""
+    return each_item(
+        session,
+        "issue_certificates",
+        certification.eligible_attempts(session),
+        lambda attempt_id: certification.issue_certificate(
+            session, session.get(Attempt, attempt_id), now
+        ),
+    )
+
+
+def reissue_certificates(session: Session, now: dt.datetime) -> int:
+    """New certificates for re-scored results; the old ones marked superseded."""
+    return certification.reissue_pending(session, now)
+
+
+def prune_rate_counters(session: Session, now: dt.datetime) -> int:
+    """Forget rate-limit counters of windows long past."""
+    return prune(session, now)
+
+
 SWEEPS: dict[str, Sweep] = {
     "open_sessions": open_sessions,
     "finish_attempts": finish_attempts,
     "close_sessions": close_sessions,
     "release_results": release_results,
+    "issue_certificates": issue_certificates,
+    "reissue_certificates": reissue_certificates,
     "send_reminders": send_reminders,
     "expire_holds": expire_holds,
+    "prune_rate_counters": prune_rate_counters,
     "send_mail": send_mail,
 }
 

@@ -13,6 +13,7 @@ from testing_center.web import (
     operations,
     proctor,
     psychometrics,
+    verify,
 )
 
 
@@ -25,3 +26,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(operations.bp)
     app.register_blueprint(proctor.bp)
     app.register_blueprint(bookings.bp)
+    app.register_blueprint(verify.bp)

@@ -1,0 +1,516 @@
+"""Issuing, re-issuing, revoking and looking up certificates.
+
+A certificate is issued for a finished, non-voided proctored attempt once its session's
+results are released; it stores the facts it signed and the token, so its PDF can be
+rendered again at any time and always agrees with the token. A re-scoring that changes a
+result marks the attempt (``ScoreRevision.reissue_pending``); the re-issue sweep gives it
+a new certificate and marks the old one superseded, pointing to the new. Lookups answer
+the same "not found" for an unknown number and for a wrong date of birth, and every
+lookup is logged without the querier's address (a keyed hash only).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from certificates import claims, codes, document, signing
+from certificates.errors import InvalidNumber
+from certificates.facts import CertificateFacts, PracticeFacts, ScoreLine
+from exam_templates.blueprint import Blueprint, parse_blueprint
+from testing_center.accounts.models import CandidateProfile, User
+from testing_center.attempts.models import Attempt, AttemptStatus, ScoreRevision
+from testing_center.attempts.presenters import scoring_titles
+from testing_center.certification.models import (
+    REVOCATION_REASONS,
+    Certificate,
+    CertificateStatus,
+    Verification,
+)
+from testing_center.errors import Conflict, InvalidInput, NotFound
+from testing_center.i18n import N_
+from testing_center.operations import audit
+from testing_center.operations.models import Booking, CandidatePhoto, ExamSession
+from testing_center.operations.notify import queue_notification
+
+ISSUER = "Testing Center"
+
+
+# ---- keys -------------------------------------------------------------------------------
+
+
+def key_ring(now: dt.datetime) -> signing.KeyRing:
+    """The signing keys: from ``CERTIFICATE_KEYS_PEM`` when configured, else a folder in
+    the instance path, created with a first key on first use. Cached per process; a key
+    rotation by the CLI is seen after a restart."""
+    cached = current_app.extensions.get("certificate_keys")
+    if cached is not None and any(key.can_sign_at(now) for key in cached):
+        return cached
+    pem = current_app.config.get("CERTIFICATE_KEYS_PEM")
+    ring = signing.key_ring_from_config(pem) if pem else signing.load_key_ring(key_folder(), now)
+    current_app.extensions["certificate_keys"] = ring
+    return ring
+
+
+def key_folder() -> Path:
+    return Path(current_app.instance_path) / "certificate-keys"
+
+
+def public_base_url() -> str:
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+
+
+# ---- facts ------------------------------------------------------------------------------
+
+
+def pass_rule_texts(blueprint: Blueprint) -> tuple[str, str]:
+    """The pass rule in English and Japanese, as printed on the certificate."""
+    rule = blueprint.scoring.describe()["pass_rule"]
+    if "min_percent" in rule:
+        percent = f"{rule['min_percent']:g}"
+        return f"Pass: {percent}% or more", f"合格：{percent}％以上"
+    total = f"{rule['total_min']:g}"
+    english, japanese = f"Pass: total {total} or more", f"合格：総合得点{total}点以上"
+    if rule.get("section_minimums"):
+        english += " and every section at its minimum"
+        japanese += "、かつ各得点区分が基準点以上"
+    return english, japanese
+
+
+def score_lines(blueprint: Blueprint, result: dict) -> tuple[ScoreLine, ...]:
+    english, japanese = scoring_titles(blueprint, "en"), scoring_titles(blueprint, "ja")
+    lines = []
+    for section in result.get("sections", []):
+        scaled = section.get("scaled") is not None
+        lines.append(
+            ScoreLine(
+                code=section["code"],
+                title_en=english.get(section["code"], section["code"]),
+                title_ja=japanese.get(section["code"]) or None,
+                score=section["scaled"] if scaled else section["points"],
+                maximum=section["scale_max"] if scaled else section["max_points"],
+                minimum=section.get("minimum"),
+            )
+        )
+    return tuple(lines)
+
+
+def newest_photo(session: Session, user_id: int) -> CandidatePhoto | None:
+    return session.scalar(
+        select(CandidatePhoto)
+        .where(CandidatePhoto.user_id == user_id)
+        .order_by(CandidatePhoto.taken_at.desc(), CandidatePhoto.id.desc())
+        .limit(1)
+    )
+
+
+def certificate_facts(
+    session: Session, attempt: Attempt, number: str, now: dt.datetime
+) -> tuple[CertificateFacts, int | None]:
+    """What the certificate of ``attempt`` states, and the id of the photo it shows."""
+    booking = session.get(Booking, attempt.booking_id)
+    exam_session = booking.session
+    centre = exam_session.centre
+    profile = session.get(CandidateProfile, attempt.user_id)
+    blueprint = parse_blueprint(attempt.template.definition)
+    result = attempt.result or {}
+    scale = blueprint.scoring.describe()["scale"]
+    rule_en, rule_ja = pass_rule_texts(blueprint)
+    photo = newest_photo(session, attempt.user_id)
+    local_day = exam_session.starts_at.astimezone(zoneinfo.ZoneInfo(centre.timezone)).date()
+    facts = CertificateFacts(
+        number=number,
+        issuing_centre=f"{ISSUER} · {centre.name}",
+        exam_code=blueprint.code,
+        exam_title_en=blueprint.title.get("en") or blueprint.code,
+        exam_title_ja=blueprint.title.get("ja"),
+        full_name=profile.full_name,
+        date_of_birth=profile.date_of_birth,
+        nationality=profile.nationality,
+        exam_date=local_day,
+        test_centre=f"{centre.name}, {centre.city}",
+        sections=score_lines(blueprint, result),
+        total=result["total"],
+        scale_min=scale["min"],
+        scale_max=scale["max"],
+        passed=bool(result["passed"]),
+        pass_rule_en=rule_en,
+        pass_rule_ja=rule_ja,
+        issued_at=now,
+        level=result.get("band"),
+        photo=photo_bytes(session, photo),
+    )
+    return facts, photo.id if photo else None
+
+
+def photo_bytes(session: Session, photo: CandidatePhoto | None) -> bytes | None:
+    if photo is None:
+        return None
+    return session.scalar(select(CandidatePhoto.data).where(CandidatePhoto.id == photo.id))
+
+
+def certificate_photo(session: Session, certificate: Certificate) -> bytes | None:
+    """The photo printed on the certificate (the one taken at check-in), if any."""
+    if certificate.photo_id is None:
+        return None
+    return photo_bytes(session, session.get(CandidatePhoto, certificate.photo_id))
+
+
+def stored_facts(session: Session, certificate: Certificate) -> CertificateFacts:
+    """The facts a stored certificate signed, ready to render again."""
+    data = dict(certificate.facts)
+    return CertificateFacts(
+        **{
+            **data,
+            "date_of_birth": dt.date.fromisoformat(data["date_of_birth"]),
+            "exam_date": dt.date.fromisoformat(data["exam_date"]),
+            "issued_at": dt.datetime.fromisoformat(data["issued_at"]),
+            "sections": tuple(ScoreLine(**line) for line in data["sections"]),
+            "photo": certificate_photo(session, certificate),
+        }
+    )
+
+
+def facts_record(facts: CertificateFacts) -> dict:
+    """The facts as JSON for the database (the photo is kept by reference)."""
+    return {
+        name: (
+            value.isoformat()
+            if isinstance(value, dt.date | dt.datetime)
+            else [line.__dict__ for line in value]
+            if name == "sections"
+            else value
+        )
+        for name, value in facts.__dict__.items()
+        if name != "photo"
+    }
+
+
+# ---- issue, re-issue, revoke ------------------------------------------------------------
+
+
+def eligible_attempts(session: Session, limit: int = 500) -> list[str]:
+    """Finished proctored attempts of released sessions that have no certificate yet."""
+    return list(
+        session.scalars(
+            select(Attempt.id)
+            .join(Booking, Booking.id == Attempt.booking_id)
+            .join(ExamSession, ExamSession.id == Booking.session_id)
+            .where(
+                Attempt.status == AttemptStatus.FINISHED,
+                ExamSession.results_released_at.is_not(None),
+                ~select(Certificate.id).where(Certificate.attempt_id == Attempt.id).exists(),
+            )
+            .order_by(Attempt.finished_at)
+            .limit(limit)
+        )
+    )
+
+
+def issue_certificate(session: Session, attempt: Attempt, now: dt.datetime) -> Certificate:
+    """Issue the certificate of a finished, released, non-voided proctored attempt."""
+    if attempt.booking_id is None:
+        raise Conflict(
+            N_("Practice attempts get a practice report, never a certificate."),
+            code="practice_attempt",
+        )
+    if attempt.status != AttemptStatus.FINISHED or not attempt.result:
+        raise Conflict(N_("Only a finished, valid attempt gets a certificate."), code="not_final")
+    existing = session.scalar(
+        select(Certificate).where(
+            Certificate.attempt_id == attempt.id, Certificate.status == CertificateStatus.VALID
+        )
+    )
+    if existing is not None:
+        return existing
+    return new_certificate(session, attempt, now)
+
+
+def new_certificate(session: Session, attempt: Attempt, now: dt.datetime) -> Certificate:
+    ring = key_ring(now)
+    key = ring.signing_key(now)
+    for _ in range(3):  # a number collision is astronomically rare; try another
+        number = codes.new_certificate_number()
+        facts, photo_id = certificate_facts(session, attempt, number, now)
+        certificate = Certificate(
+            number=number,
+            attempt_id=attempt.id,
+            user_id=attempt.user_id,
+            status=CertificateStatus.VALID,
+            facts=facts_record(facts),
+            token=claims.sign_certificate(facts, key),
+            key_id=key.kid,
+            issued_at=now,
+            photo_id=photo_id,
+        )
+        try:
+            with session.begin_nested():
+                session.add(certificate)
+                session.flush()
+        except IntegrityError:
+            continue
+        return certificate
+    raise RuntimeError("could not draw an unused certificate number")
+
+
+def issue_released(session: Session, now: dt.datetime) -> int:
+    """The scheduler's sweep: certificates for released results (idempotent)."""
+    issued = 0
+    for attempt_id in eligible_attempts(session):
+        attempt = session.get(Attempt, attempt_id)
+        issue_certificate(session, attempt, now)
+        issued += 1
+    return issued
+
+
+def reissue_pending(session: Session, now: dt.datetime) -> int:
+    """Re-issue certificates whose attempt was re-scored since; the old ones are marked
+    superseded and point to the new. Revisions of attempts without a certificate are
+    cleared: their certificate, when issued, states the new result."""
+    reissued = 0
+    for revision in session.scalars(
+        select(ScoreRevision).where(ScoreRevision.reissue_pending.is_(True))
+    ):
+        current = session.scalar(
+            select(Certificate).where(
+                Certificate.attempt_id == revision.attempt_id,
+                Certificate.status == CertificateStatus.VALID,
+            )
+        )
+        if current is not None:
+            replace(session, current, now, reason=revision.reason)
+            reissued += 1
+        session.execute(
+            update(ScoreRevision)
+            .where(ScoreRevision.attempt_id == revision.attempt_id)
+            .values(reissue_pending=False)
+        )
+    session.flush()
+    return reissued
+
+
+def replace(
+    session: Session, certificate: Certificate, now: dt.datetime, *, reason: str
+) -> Certificate:
+    """A new certificate from the attempt's current result; the old one superseded."""
+    attempt = session.get(Attempt, certificate.attempt_id)
+    certificate.status = CertificateStatus.SUPERSEDED
+    session.flush()
+    successor = new_certificate(session, attempt, now)
+    certificate.superseded_by_id = successor.id
+    audit.record(
+        session,
+        actor=None,
+        action="certificate.reissue",
+        entity="certificate",
+        entity_id=certificate.number,
+        now=now,
+        after={"superseded_by": successor.number},
+        reason=reason,
+    )
+    user = session.get(User, attempt.user_id)
+    queue_notification(
+        session, user, "certificate_reissued", now, old=certificate.number, new=successor.number
+    )
+    return successor
+
+
+def revoke(
+    session: Session,
+    *,
+    number: str,
+    category: str,
+    reason: str,
+    actor: User,
+    now: dt.datetime,
+) -> Certificate:
+    """Revoke a certificate (misconduct found later, ...): verification shows it, with the
+    date and the category; the holder is told."""
+    if category not in REVOCATION_REASONS:
+        raise InvalidInput(N_("Unknown revocation reason."), code="invalid_reason")
+    if not reason.strip():
+        raise InvalidInput(N_("Give a reason for this action."), code="reason_required")
+    certificate = certificate_by_number(session, number)
+    if certificate.status != CertificateStatus.VALID:
+        raise Conflict(N_("Only a valid certificate can be revoked."), code="not_valid")
+    certificate.status = CertificateStatus.REVOKED
+    certificate.revoked_at = now
+    certificate.revocation_reason = category
+    certificate.revoked_by_id = actor.id
+    audit.record(
+        session,
+        actor=actor,
+        action="certificate.revoke",
+        entity="certificate",
+        entity_id=certificate.number,
+        now=now,
+        before={"status": "valid"},
+        after={"status": "revoked", "category": category},
+        reason=reason,
+    )
+    queue_notification(
+        session,
+        session.get(User, certificate.user_id),
+        "certificate_revoked",
+        now,
+        number=certificate.number,
+    )
+    session.flush()
+    return certificate
+
+
+def valid_certificate_number(session: Session, attempt_id: str) -> str | None:
+    """The number of the attempt's certificate in force, if one was issued."""
+    return session.scalar(
+        select(Certificate.number).where(
+            Certificate.attempt_id == attempt_id, Certificate.status == CertificateStatus.VALID
+        )
+    )
+
+
+def certificate_by_number(session: Session, typed: str) -> Certificate:
+    try:
+        number = codes.parse_certificate_number(typed)
+    except InvalidNumber:
+        number = None
+    certificate = (
+        session.scalar(select(Certificate).where(Certificate.number == number)) if number else None
+    )
+    if certificate is None:
+        raise NotFound(N_("No certificate matches this number."), code="certificate_not_found")
+    return certificate
+
+
+# ---- lookups ----------------------------------------------------------------------------
+
+
+def lookup(
+    session: Session,
+    *,
+    number: str,
+    date_of_birth: dt.date | None,
+    channel: str,
+    now: dt.datetime,
+    client: str | None = None,
+    employer: User | None = None,
+    batch: str | None = None,
+) -> Certificate | None:
+    """Find a certificate by number AND date of birth; None for either mismatch (the
+    same answer, so the number alone reveals nothing). The check is logged."""
+    try:
+        certificate = certificate_by_number(session, number)
+    except NotFound:
+        certificate = None
+    if certificate is not None and certificate.facts["date_of_birth"] != (
+        date_of_birth.isoformat() if date_of_birth else None
+    ):
+        certificate = None
+    log_verification(session, number, certificate, channel, now, client, employer, batch)
+    return certificate
+
+
+def log_verification(
+    session: Session,
+    number: str,
+    certificate: Certificate | None,
+    channel: str,
+    now: dt.datetime,
+    client: str | None = None,
+    employer: User | None = None,
+    batch: str | None = None,
+) -> None:
+    session.add(
+        Verification(
+            at=now,
+            number=number[:40],
+            certificate_id=certificate.id if certificate else None,
+            outcome=certificate.status if certificate else "not_found",
+            channel=channel,
+            client=client,
+            employer_id=employer.id if employer else None,
+            batch=batch,
+        )
+    )
+
+
+def status_payload(session: Session, certificate: Certificate) -> dict:
+    """What a verifier is told: status, the holder and the result as certified."""
+    facts = certificate.facts
+    superseded_by = (
+        session.get(Certificate, certificate.superseded_by_id).number
+        if certificate.superseded_by_id
+        else None
+    )
+    return {
+        "number": certificate.number,
+        "status": certificate.status,
+        "revoked_at": certificate.revoked_at,
+        "revocation_reason": certificate.revocation_reason,
+        "superseded_by": superseded_by,
+        "full_name": facts["full_name"],
+        "date_of_birth": facts["date_of_birth"],
+        "nationality": facts["nationality"],
+        "exam_code": facts["exam_code"],
+        "exam_title_en": facts["exam_title_en"],
+        "exam_title_ja": facts["exam_title_ja"],
+        "exam_date": facts["exam_date"],
+        "test_centre": facts["test_centre"],
+        "sections": [
+            {
+                "code": line["code"],
+                "title": line["title_en"],
+                "score": line["score"],
+                "maximum": line["maximum"],
+                "minimum": line["minimum"],
+            }
+            for line in facts["sections"]
+        ],
+        "total": facts["total"],
+        "scale_min": facts["scale_min"],
+        "scale_max": facts["scale_max"],
+        "passed": facts["passed"],
+        "level": facts["level"],
+        "pass_rule": facts["pass_rule_en"],
+        "issued_at": certificate.issued_at,
+        "has_photo": certificate.photo_id is not None,
+    }
+
+
+def certificate_pdf(session: Session, certificate: Certificate) -> bytes:
+    """Render the stored certificate again: the same facts, the same token."""
+    return document.render_certificate(
+        stored_facts(session, certificate), certificate.token, public_base_url()
+    )
+
+
+def practice_pdf(session: Session, attempt: Attempt, now: dt.datetime) -> bytes:
+    """The practice report of a finished practice attempt (never a certificate)."""
+    blueprint = parse_blueprint(attempt.template.definition)
+    result = attempt.result or {}
+    scale = blueprint.scoring.describe()["scale"]
+    rule_en, rule_ja = pass_rule_texts(blueprint)
+    profile = session.get(CandidateProfile, attempt.user_id)
+    return document.practice_report(
+        PracticeFacts(
+            exam_code=blueprint.code,
+            exam_title_en=blueprint.title.get("en") or blueprint.code,
+            exam_title_ja=blueprint.title.get("ja"),
+            full_name=profile.full_name if profile else "",
+            taken_on=(attempt.finished_at or now).date(),
+            sections=score_lines(blueprint, result),
+            total=result.get("total", 0),
+            scale_min=scale["min"],
+            scale_max=scale["max"],
+            passed=bool(result.get("passed")),
+            pass_rule_en=rule_en,
+            pass_rule_ja=rule_ja,
+            generated_at=now,
+            level=result.get("band"),
+        )
+    )

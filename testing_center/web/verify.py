@@ -1,0 +1,140 @@
+"""Public verification pages: what an employer's phone opens from the QR code, the form
+for a number and date of birth, an uploaded PDF, and links a candidate shared.
+
+The QR code carries the signed token: it is checked against our public keys first (so a
+forged token fails even if our database were unreachable), then its number's current
+status is read (revoked or superseded since?). The form needs the number AND the date of
+birth and answers the same "not found" when either is wrong. Every check is logged and
+rate-limited per client like the API's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+from flask import Blueprint, abort, current_app, render_template, request, send_file
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from certificates import verify as offline
+from testing_center.certification import services as certs
+from testing_center.certification.models import Certificate, ShareLink
+from testing_center.clock import now
+from testing_center.errors import TooManyRequests
+from testing_center.extensions import db
+from testing_center.ratelimit import client_key, hit
+
+bp = Blueprint("verify", __name__, url_prefix="/verify")
+MAX_UPLOAD = 5 * 1024 * 1024
+
+
+def within_limit() -> str:
+    key = client_key("verify")
+    config = current_app.config
+    window = dt.timedelta(seconds=config["VERIFY_RATE_WINDOW_SECONDS"])
+    if not hit(db.session, key, config["VERIFY_RATE_LIMIT"], window, now()):
+        db.session.commit()
+        raise TooManyRequests("rate limited", code="rate_limited")
+    return key.split(":", 1)[1]
+
+
+def page(status: int = 200, **context):
+    return render_template("verify/verify.html", **context), status
+
+
+@bp.route("", methods=["GET"])
+def verify_page():
+    token = request.args.get("t")
+    if not token:
+        return page()
+    client = within_limit()
+    moment = now()
+    checked = offline.verify_document(token, certs.key_ring(moment).jwks(), moment)
+    certificate = None
+    if checked.is_valid:
+        certificate = db.session.scalar(
+            select(Certificate).where(Certificate.number == checked.claims.number)
+        )
+        certs.log_verification(db.session, checked.claims.number, certificate, "qr", moment, client)
+    db.session.commit()
+    return page(
+        offline_check=checked,
+        result=certs.status_payload(db.session, certificate) if certificate else None,
+        photo_token=token if certificate and certificate.photo_id else None,
+        not_found=checked.is_valid and certificate is None,
+    )
+
+
+@bp.route("", methods=["POST"])
+def verify_form():
+    client = within_limit()
+    moment = now()
+    upload = request.files.get("document")
+    if upload and upload.filename:
+        data = upload.read(MAX_UPLOAD + 1)
+        if len(data) > MAX_UPLOAD:
+            return page(413, error=_("The file is larger than 5 MB."))
+        checked = offline.verify_document(data, certs.key_ring(moment).jwks(), moment)
+        certificate = None
+        if checked.claims is not None:
+            certificate = db.session.scalar(
+                select(Certificate).where(Certificate.number == checked.claims.number)
+            )
+            certs.log_verification(
+                db.session, checked.claims.number, certificate, "upload", moment, client
+            )
+        db.session.commit()
+        return page(
+            offline_check=checked,
+            result=certs.status_payload(db.session, certificate)
+            if certificate and checked.is_valid
+            else None,
+        )
+    number = request.form.get("number", "").strip()
+    try:
+        born = dt.date.fromisoformat(request.form.get("date_of_birth", ""))
+    except ValueError:
+        return page(422, error=_("Enter the date of birth as on the certificate."), number=number)
+    certificate = certs.lookup(
+        db.session, number=number, date_of_birth=born, channel="page", now=moment, client=client
+    )
+    db.session.commit()
+    if certificate is None:
+        return page(404, not_found=True, number=number)
+    return page(
+        result=certs.status_payload(db.session, certificate),
+        photo_number=certificate.number if certificate.photo_id else None,
+        photo_born=born.isoformat(),
+    )
+
+
+@bp.route("/photo")
+def photo():
+    """The holder's photo for a verifier holding a valid token (the QR code)."""
+    token = request.args.get("t", "")
+    moment = now()
+    checked = offline.verify_document(token, certs.key_ring(moment).jwks(), moment)
+    if checked.status != "valid":
+        abort(404)
+    certificate = db.session.scalar(
+        select(Certificate).where(Certificate.number == checked.claims.number)
+    )
+    data = certs.certificate_photo(db.session, certificate) if certificate else None
+    if data is None:
+        abort(404)
+    return send_file(io.BytesIO(data), mimetype="image/jpeg", max_age=0)
+
+
+@bp.route("/shared/<token>")
+def shared(token: str):
+    """A result a candidate shared: shown until the link expires."""
+    link = db.session.get(ShareLink, token)
+    moment = now()
+    if link is None or link.revoked or link.expires_at <= moment:
+        return page(404, expired=True)
+    certs.log_verification(db.session, link.certificate.number, link.certificate, "share", moment)
+    db.session.commit()
+    return page(
+        result=certs.status_payload(db.session, link.certificate), shared_until=link.expires_at
+    )
