@@ -32,6 +32,10 @@ CONTRACT_PATHS = {
     "/api/v1/attempts/{attempt_id}/resume": {"post"},
     "/api/v1/attempts/{attempt_id}/extend": {"post"},
     "/api/v1/attempts/{attempt_id}/void": {"post"},
+    # certificates (issue 7)
+    "/api/v1/attempts/{attempt_id}/certificate.pdf": {"get"},
+    "/api/v1/certificates/{number}": {"get"},
+    "/api/v1/certificates/keys": {"get"},
 }
 
 
