@@ -59,6 +59,10 @@ DEFAULTS: dict[str, Any] = {
     "CERTIFICATE_KEYS_PEM": None,
     "VERIFY_RATE_LIMIT": 30,
     "VERIFY_RATE_WINDOW_SECONDS": 60,
+    # sign-in: failures counted per account and per client address within the window
+    "LOGIN_FAILURES_PER_ACCOUNT": 5,
+    "LOGIN_FAILURES_PER_CLIENT": 30,
+    "LOGIN_WINDOW_SECONDS": 15 * 60,
     "REMINDER_HOURS_BEFORE": 48,
 }
 

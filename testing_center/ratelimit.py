@@ -13,7 +13,7 @@ import hashlib
 import hmac
 
 from flask import current_app, request
-from sqlalchemy import String, delete, insert, update
+from sqlalchemy import String, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -71,6 +71,18 @@ def hit(session: Session, key: str, limit: int, window: dt.timedelta, now: dt.da
         except IntegrityError:
             continue  # another worker inserted it first: count with an update
     return False
+
+
+def count(session: Session, key: str, window: dt.timedelta, now: dt.datetime) -> int:
+    """How many hits ``key`` has in the current window (without counting one)."""
+    return (
+        session.scalar(
+            select(RateCounter.count).where(
+                RateCounter.key == key, RateCounter.window_start == window_of(now, window)
+            )
+        )
+        or 0
+    )
 
 
 def prune(session: Session, now: dt.datetime, keep: dt.timedelta = dt.timedelta(days=1)) -> int:

@@ -17,7 +17,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from babel import Locale
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -232,3 +232,23 @@ def user_for_token(session: Session, token: str, now: dt.datetime) -> User | Non
     if revoked_at is not None or expires_at <= now or not user.is_enabled:
         return None
     return user
+
+
+def change_password(session: Session, user: User, current: str, new: str, now: dt.datetime) -> None:
+    """Set a new password after checking the current one; every API token of the account
+    is revoked and every login session ended, so a stolen token or cookie dies with it."""
+    try:
+        password_hasher().verify(user.password_hash, current)
+    except (VerificationError, InvalidHashError):
+        raise Unauthenticated(
+            N_("The current password is wrong."), code="invalid_credentials"
+        ) from None
+    check_password_rules(new, user.email)
+    user.password_hash = password_hasher().hash(new)
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    end_all_sessions(user)
+    session.flush()

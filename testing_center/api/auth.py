@@ -5,14 +5,17 @@ from __future__ import annotations
 from flask import current_app
 from flask_smorest import Blueprint
 
+from testing_center.access import requester, require_roles
 from testing_center.accounts.services import (
     CandidateDetails,
-    authenticate,
+    change_password,
     issue_token,
     register_candidate,
 )
+from testing_center.accounts.throttle import sign_in
 from testing_center.api.schemas import (
     ErrorSchema,
+    PasswordChangeSchema,
     RegisterSchema,
     TokenRequestSchema,
     TokenSchema,
@@ -40,9 +43,23 @@ def register(data):
 @blp.arguments(TokenRequestSchema)
 @blp.response(200, TokenSchema)
 @blp.alt_response(401, schema=ErrorSchema, description="Wrong e-mail address or password")
+@blp.alt_response(429, schema=ErrorSchema, description="Too many failed sign-ins lately")
 def token(data):
     """Exchange e-mail and password for a bearer token that expires."""
-    user = authenticate(db.session, data["email"], data["password"])
+    user = sign_in(db.session, data["email"], data["password"], now())
     issued = issue_token(db.session, user, now(), current_app.config["API_TOKEN_TTL_SECONDS"])
     db.session.commit()
     return {"token": issued.token, "expires_at": issued.expires_at}
+
+
+@blp.route("/password", methods=["POST"])
+@require_roles()
+@blp.arguments(PasswordChangeSchema)
+@blp.response(204)
+@blp.alt_response(401, schema=ErrorSchema, description="The current password is wrong")
+@blp.alt_response(422, schema=ErrorSchema, description="The new password breaks a rule")
+@blp.doc(security=[{"bearerAuth": []}])
+def change_password_endpoint(data):
+    """Change the password; every token and login session of the account ends."""
+    change_password(db.session, requester(), data["current_password"], data["new_password"], now())
+    db.session.commit()

@@ -50,6 +50,15 @@ class UserSchema(Schema):
     full_name = fields.String(attribute="profile.full_name", allow_none=True)
 
 
+class PasswordChangeSchema(Schema):
+    current_password = fields.String(
+        required=True, load_only=True, validate=validate.Length(max=MAX_PASSWORD_LENGTH)
+    )
+    new_password = fields.String(
+        required=True, load_only=True, validate=validate.Length(max=MAX_PASSWORD_LENGTH)
+    )
+
+
 class TokenRequestSchema(Schema):
     email = fields.String(required=True, validate=validate.Length(max=254))
     password = fields.String(

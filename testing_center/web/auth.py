@@ -21,10 +21,10 @@ from testing_center.accounts.forms import LoginForm, RegisterForm
 from testing_center.accounts.models import User
 from testing_center.accounts.services import (
     CandidateDetails,
-    authenticate,
     end_all_sessions,
     register_candidate,
 )
+from testing_center.accounts.throttle import sign_in
 from testing_center.clock import now
 from testing_center.errors import AppError
 from testing_center.extensions import db
@@ -46,11 +46,11 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         try:
-            user = authenticate(db.session, form.email.data, form.password.data)
-        except AppError:
+            user = sign_in(db.session, form.email.data, form.password.data, now())
+        except AppError as error:
             db.session.rollback()
-            flash(_("The e-mail address or password is wrong."), "error")
-            return render_template("auth/login.html", form=form), 401
+            flash(error.translated(), "error")
+            return render_template("auth/login.html", form=form), error.status
         start_session(user)
         db.session.commit()
         return redirect(safe_next(request.args.get("next")))
