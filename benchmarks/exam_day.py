@@ -1,0 +1,855 @@
+"""Exam-day load: N candidates sit a JFT-Basic-style exam against the production stack,
+and the bare stack measured in the same run (issue 8).
+
+Run from the repository root, after ``pip install -e ".[postgres,bench]"``::
+
+    python -m benchmarks.exam_day --candidates 1000 --time-scale 10 --duration 180
+
+What happens, in order (``benchmarks/README.md`` has the figures):
+
+1. A dedicated PostgreSQL database is created (dropped at the end), migrated with
+   ``testing-center db upgrade`` and filled through the app's own services: the shipped
+   bank and templates, one account, booking and check-in per candidate, open sessions
+   (``benchmarks/world.py``). ``testing-center scheduler --once`` then sends the booking
+   e-mails, as happens long before an exam day.
+2. The production stack starts: gunicorn serving ``testing_center:create_app()`` with
+   ``TESTING_CENTER_ENV=production``, the scheduler (``--interval 30``), and gunicorn
+   serving the bare stack (``benchmarks/bare_app.py``) with the same settings.
+3. Logins: ``--login-sample`` candidates log in over HTTP at full speed, reported on
+   their own. Argon2id at the production cost takes about 0.25 s of CPU per login, so a
+   two-core node signs in about eight candidates a second; candidates sign in at their
+   seats during the check-in hour, not in the start minute. The others got their token
+   from ``issue_token`` during the setup (stated in the report).
+4. The exam: each candidate starts within ``--start-window`` seconds (``POST
+   /api/v1/attempts {booking_id}``), reads the state, then answers every item of the form
+   in order, one save every 20-40 s divided by ``--time-scale`` (10% of answers are
+   changed later: one more save each), reads the state again every 10 saves (a page
+   reload), and finishes. ``--duration`` ends the answering after that many seconds
+   from a candidate's start (it then finishes). Each candidate has one request in flight
+   at most; a save whose connection fails is retried with the same ``client_seq``.
+   The save rate is about candidates x time-scale / 30 per second: 1,000 candidates at
+   time scale 10 offer the save rate of 10,000 real candidates.
+5. The bare stack at the same rate: the same save pattern against the bare endpoint.
+6. Saturation, both stacks with the same ``--concurrency`` closed-loop clients (no think
+   time), ``--repeats`` interleaved rounds of ``--saturation-seconds``; the medians give
+   the throughput ratio.
+7. Every acknowledged save (``accepted: true``) is compared with the database: the
+   stored ``client_seq`` must not be older and, when equal, the value must match.
+
+Latency is measured in the load generator, which shares the machine's cores with the
+servers and PostgreSQL (its own CPU is reported); on a shared machine, compare ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import random
+import tempfile
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from benchmarks import bare_app, stack
+from benchmarks.world import PASSWORD, Candidate, build_exam_day, setup_app
+from testing_center.config import database_uri
+
+DEFAULT_OUT = Path(__file__).parent / "results" / "exam_day.json"
+APP_PORT = 8391
+BARE_PORT = 8392
+THINK_SECONDS = (20.0, 40.0)
+REVISIT_SHARE = 0.10  # answers changed later, one more save each
+STATE_EVERY = 10  # a state read (page reload) every this many saves
+RETRIES = 3
+# the bare stack's "form": 48 single-choice items
+BARE_ITEMS = [
+    {"ref": f"q{n}", "type": "single_choice", "options": [{"id": k} for k in "ABCD"]}
+    for n in range(1, 49)
+]
+TIMED = ("login", "start", "state", "save", "finish")
+
+
+# ---- recording --------------------------------------------------------------------------
+
+
+@dataclass
+class Recorder:
+    """Latencies, statuses and acknowledgements of one phase."""
+
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    statuses: Counter = field(default_factory=Counter)
+    first: dict[str, float] = field(default_factory=dict)
+    last: dict[str, float] = field(default_factory=dict)
+    # (attempt or user, item ref) -> the highest acknowledged (client_seq, value)
+    acked: dict[tuple[str, str], tuple[int, Any]] = field(default_factory=dict)
+    # (attempt or user, item ref, client_seq) -> value of every save sent
+    sent: dict[tuple[str, str, int], Any] = field(default_factory=dict)
+
+    def note(self, endpoint: str, started: float, status: str) -> None:
+        ended = time.monotonic()
+        self.latencies[endpoint].append(ended - started)
+        self.statuses[(endpoint, status)] += 1
+        self.first.setdefault(endpoint, started)
+        self.last[endpoint] = ended
+
+    def ack(self, owner: str, ref: str, seq: int, value: Any) -> None:
+        key = (owner, ref)
+        if key not in self.acked or self.acked[key][0] < seq:
+            self.acked[key] = (seq, value)
+
+    def summary(self, window_seconds: float) -> dict[str, Any]:
+        endpoints = {}
+        for endpoint, values in self.latencies.items():
+            ok = sum(
+                n
+                for (e, s), n in self.statuses.items()
+                if e == endpoint and s.isdigit() and int(s) < 400
+            )
+            endpoints[endpoint] = {
+                **stack.latency_summary(values),
+                "ok": ok,
+                "per_second": round(len(values) / window_seconds, 1) if window_seconds else 0,
+            }
+        errors = {
+            f"{e} {s}": n
+            for (e, s), n in sorted(self.statuses.items())
+            if not (s.isdigit() and int(s) < 400)
+        }
+        return {
+            "window_seconds": round(window_seconds, 1),
+            "endpoints": endpoints,
+            "errors": errors,
+        }
+
+
+async def call(
+    client: httpx.AsyncClient,
+    recorder: Recorder,
+    endpoint: str,
+    method: str,
+    url: str,
+    **kwargs: Any,
+) -> httpx.Response | None:
+    """One request, retried on connection failures; every try is recorded."""
+    for attempt in range(RETRIES):
+        started = time.monotonic()
+        try:
+            response = await client.request(method, url, **kwargs)
+        except httpx.HTTPError as error:
+            recorder.note(endpoint, started, type(error).__name__)
+            await asyncio.sleep(1 + attempt)
+            continue
+        recorder.note(endpoint, started, str(response.status_code))
+        if response.status_code in (502, 503, 504):
+            await asyncio.sleep(1 + attempt)
+            continue
+        return response
+    return None
+
+
+# ---- candidates -------------------------------------------------------------------------
+
+
+def simulated(seed: Any) -> random.Random:
+    """A seeded generator for simulated candidates (behaviour, not secrets)."""
+    return random.Random(seed)  # noqa: S311
+
+
+def answer_for(item: dict[str, Any], rng: random.Random) -> Any:
+    """A valid answer to an item as the state presents it."""
+    kind = item["type"]
+    if kind == "single_choice":
+        return rng.choice(item["options"])["id"]
+    if kind == "multiple_response":
+        ids = [o["id"] for o in item["options"]]
+        return sorted(rng.sample(ids, rng.randint(1, len(ids))))
+    if kind == "ordering":
+        ids = [o["id"] for o in item["options"]]
+        rng.shuffle(ids)
+        return ids
+    if kind == "matching":
+        choices = [c["id"] for c in item["choices"]]
+        return {p["id"]: rng.choice(choices) for p in item["prompts"]}
+    if kind == "true_false":
+        return rng.random() < 0.5
+    return "たべます"[: item.get("max_length", 4)]
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """How candidates behave: think time, start spread, answering cut-off."""
+
+    time_scale: float
+    start_window: float
+    duration: float | None
+
+    def think(self, rng: random.Random) -> float:
+        return rng.uniform(*THINK_SECONDS) / self.time_scale
+
+
+def form_items(state: dict[str, Any]) -> list[dict[str, Any]]:
+    return [item for s in state["sections"] if s["status"] == "open" for item in s["items"]]
+
+
+def answer_plan(items: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+    """Every item in order, then a tenth of them again (changed answers)."""
+    revisits = rng.sample(items, round(len(items) * REVISIT_SHARE)) if items else []
+    return [*items, *revisits]
+
+
+async def sit_exam(
+    client: httpx.AsyncClient,
+    recorder: Recorder,
+    candidate: Candidate,
+    token: str,
+    pattern: Pattern,
+    rng: random.Random,
+) -> None:
+    """One candidate: start, read the state, answer with think time, finish."""
+    await asyncio.sleep(rng.uniform(0, pattern.start_window))
+    headers = {"Authorization": f"Bearer {token}"}
+    started = await call(
+        client,
+        recorder,
+        "start",
+        "POST",
+        "/api/v1/attempts",
+        json={"booking_id": candidate.booking_id},
+        headers=headers,
+    )
+    if started is None or started.status_code not in (200, 201):
+        return
+    attempt_id = started.json()["id"]
+    base = f"/api/v1/attempts/{attempt_id}"
+    state = await call(client, recorder, "state", "GET", base, headers=headers)
+    if state is None or state.status_code != 200:
+        return
+    began = time.monotonic()
+    for seq, item in enumerate(answer_plan(form_items(state.json()), rng), start=1):
+        await asyncio.sleep(pattern.think(rng))
+        if pattern.duration and time.monotonic() - began > pattern.duration:
+            break
+        value = answer_for(item, rng)
+        recorder.sent[(attempt_id, item["ref"], seq)] = value
+        saved = await call(
+            client,
+            recorder,
+            "save",
+            "PUT",
+            f"{base}/responses/{item['ref']}",
+            json={"response": value, "client_seq": seq},
+            headers=headers,
+        )
+        if saved is not None and saved.status_code == 200:
+            ack = saved.json()
+            if ack["accepted"]:
+                recorder.ack(attempt_id, item["ref"], ack["client_seq"], ack["response"])
+        if seq % STATE_EVERY == 0:
+            await call(client, recorder, "state", "GET", base, headers=headers)
+    await call(client, recorder, "finish", "POST", f"{base}/finish", headers=headers)
+
+
+async def save_bare(
+    client: httpx.AsyncClient,
+    recorder: Recorder,
+    owner: str,
+    token: str,
+    ref: str,
+    seq: int,
+    value: Any,
+) -> None:
+    recorder.sent[(owner, ref, seq)] = value
+    saved = await call(
+        client,
+        recorder,
+        "save",
+        "PUT",
+        f"/answers/{ref}",
+        json={"response": value, "client_seq": seq},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    if saved is not None and saved.status_code == 200 and saved.json()["accepted"]:
+        recorder.ack(owner, ref, seq, saved.json()["response"])
+
+
+async def bare_candidate(
+    client: httpx.AsyncClient,
+    recorder: Recorder,
+    user_id: int,
+    token: str,
+    items: int,
+    pattern: Pattern,
+    rng: random.Random,
+    seconds: float,
+) -> None:
+    """The exam's save pattern against the bare endpoint, for ``seconds``."""
+    await asyncio.sleep(rng.uniform(0, pattern.start_window))
+    began = time.monotonic()
+    for seq in range(1, items + 1):
+        await asyncio.sleep(pattern.think(rng))
+        if time.monotonic() - began > seconds:
+            return
+        await save_bare(client, recorder, str(user_id), token, f"q{seq}", seq, "A")
+
+
+def new_client(port: int, connections: int) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}",
+        timeout=httpx.Timeout(60.0),
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+    )
+
+
+# ---- phases -----------------------------------------------------------------------------
+
+
+async def log_in(candidates: list[Candidate], concurrency: int) -> tuple[dict[int, str], dict]:
+    """Log the sample in at full speed; return their tokens and the figures."""
+    recorder = Recorder()
+    tokens: dict[int, str] = {}
+    gate = asyncio.Semaphore(concurrency)
+    async with new_client(APP_PORT, concurrency) as client:
+
+        async def one(candidate: Candidate) -> None:
+            async with gate:
+                response = await call(
+                    client,
+                    recorder,
+                    "login",
+                    "POST",
+                    "/api/v1/auth/token",
+                    json={"email": candidate.email, "password": PASSWORD},
+                )
+            if response is not None and response.status_code == 200:
+                tokens[candidate.user_id] = response.json()["token"]
+
+        began = time.monotonic()
+        await asyncio.gather(*(one(c) for c in candidates))
+    return tokens, {
+        **recorder.summary(time.monotonic() - began),
+        "candidates": len(candidates),
+        "concurrency": concurrency,
+    }
+
+
+async def exam(
+    candidates: list[Candidate],
+    tokens: dict[int, str],
+    pattern: Pattern,
+    connections: int,
+    seed: int,
+) -> tuple[Recorder, float]:
+    recorder = Recorder()
+    async with new_client(APP_PORT, connections) as client:
+        began = time.monotonic()
+        await asyncio.gather(
+            *(
+                sit_exam(
+                    client,
+                    recorder,
+                    c,
+                    tokens[c.user_id],
+                    pattern,
+                    simulated(seed * 100_003 + i),
+                )
+                for i, c in enumerate(candidates)
+                if c.user_id in tokens  # a failed login is counted among the logins' errors
+            )
+        )
+    return recorder, time.monotonic() - began
+
+
+async def bare_same_rate(
+    tokens: dict[int, str],
+    items: int,
+    pattern: Pattern,
+    seconds: float,
+    connections: int,
+    seed: int,
+) -> tuple[Recorder, float]:
+    recorder = Recorder()
+    async with new_client(BARE_PORT, connections) as client:
+        began = time.monotonic()
+        await asyncio.gather(
+            *(
+                bare_candidate(
+                    client,
+                    recorder,
+                    user_id,
+                    token,
+                    items,
+                    pattern,
+                    simulated(seed * 7 + user_id),
+                    seconds,
+                )
+                for user_id, token in tokens.items()
+            )
+        )
+    return recorder, time.monotonic() - began
+
+
+@dataclass
+class SaturationTarget:
+    """What one closed-loop client saves to: an attempt (app) or a user (bare)."""
+
+    owner: str
+    token: str
+    items: list[dict[str, Any]]
+    seq: int = 0
+
+
+async def prepare_app_targets(candidates: list[Candidate], tokens: dict[int, str]) -> list:
+    """Start the saturation candidates' attempts (not measured)."""
+    recorder = Recorder()
+    targets = []
+    async with new_client(APP_PORT, 8) as client:
+        for candidate in candidates:
+            headers = {"Authorization": f"Bearer {tokens[candidate.user_id]}"}
+            started = await call(
+                client,
+                recorder,
+                "start",
+                "POST",
+                "/api/v1/attempts",
+                json={"booking_id": candidate.booking_id},
+                headers=headers,
+            )
+            state = started.json()
+            targets.append(
+                SaturationTarget(state["id"], tokens[candidate.user_id], form_items(state))
+            )
+    return targets
+
+
+async def saturate(
+    port: int,
+    targets: list[SaturationTarget],
+    seconds: float,
+    warmup: float,
+    recorder: Recorder,
+    bare: bool,
+) -> float:
+    """Closed loop: each target's client saves again as soon as it is answered.
+
+    Returns the saves per second completed in the window after the warm-up.
+    """
+    done_in_window = 0
+    async with new_client(port, len(targets)) as client:
+        began = time.monotonic()
+        window_start, window_end = began + warmup, began + warmup + seconds
+
+        async def loop(target: SaturationTarget) -> None:
+            nonlocal done_in_window
+            rng = simulated(target.owner)
+            while time.monotonic() < window_end:
+                target.seq += 1
+                item = target.items[target.seq % len(target.items)]
+                value = answer_for(item, rng)
+                started = time.monotonic()
+                if bare:
+                    await save_bare(
+                        client, recorder, target.owner, target.token, item["ref"], target.seq, value
+                    )
+                else:
+                    recorder.sent[(target.owner, item["ref"], target.seq)] = value
+                    saved = await call(
+                        client,
+                        recorder,
+                        "save",
+                        "PUT",
+                        f"/api/v1/attempts/{target.owner}/responses/{item['ref']}",
+                        json={"response": value, "client_seq": target.seq},
+                        headers={"Authorization": f"Bearer {target.token}"},
+                    )
+                    if saved is not None and saved.status_code == 200:
+                        ack = saved.json()
+                        if ack["accepted"]:
+                            recorder.ack(
+                                target.owner, item["ref"], ack["client_seq"], ack["response"]
+                            )
+                if window_start <= started and time.monotonic() <= window_end:
+                    done_in_window += 1
+
+        await asyncio.gather(*(loop(t) for t in targets))
+    return done_in_window / seconds
+
+
+# ---- checking -----------------------------------------------------------------------------
+
+
+def check_app_acks(database_url: str, recorders: list[Recorder]) -> dict[str, int]:
+    """Compare every acknowledged save with the stored response."""
+    acked: dict[tuple[str, str], tuple[int, Any]] = {}
+    sent: dict[tuple[str, str, int], Any] = {}
+    for recorder in recorders:
+        acked.update(recorder.acked)
+        sent.update(recorder.sent)
+    engine = sa.create_engine(database_uri(database_url))
+    stored = {}
+    attempt_ids = sorted({owner for owner, _ in acked})
+    with engine.connect() as connection:
+        for first in range(0, len(attempt_ids), 1000):
+            rows = connection.execute(
+                sa.text(
+                    "SELECT ai.attempt_id, ai.ref, r.client_seq, r.value FROM responses r "
+                    "JOIN attempt_items ai ON ai.id = r.attempt_item_id "
+                    "WHERE ai.attempt_id = ANY(:ids)"
+                ),
+                {"ids": attempt_ids[first : first + 1000]},
+            )
+            stored.update({(a, ref): (seq, value) for a, ref, seq, value in rows})
+    engine.dispose()
+    return compare(acked, sent, stored)
+
+
+def check_bare_acks(database_url: str, recorders: list[Recorder]) -> dict[str, int]:
+    acked: dict[tuple[str, str], tuple[int, Any]] = {}
+    sent: dict[tuple[str, str, int], Any] = {}
+    for recorder in recorders:
+        acked.update(recorder.acked)
+        sent.update(recorder.sent)
+    engine = sa.create_engine(database_uri(database_url))
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text("SELECT user_id, item_ref, client_seq, value FROM bare_answers")
+        )
+        stored = {(str(u), ref): (seq, value) for u, ref, seq, value in rows}
+    engine.dispose()
+    return compare(acked, sent, stored)
+
+
+def compare(
+    acked: dict[tuple[str, str], tuple[int, Any]],
+    sent: dict[tuple[str, str, int], Any],
+    stored: dict[tuple[str, str], tuple[int, Any]],
+) -> dict[str, int]:
+    """An acknowledged save is lost when the stored answer is older than it, or has its
+    sequence number but another value; a newer stored one must be a save that was sent."""
+    lost = newer = 0
+    for key, (seq, value) in acked.items():
+        stored_seq, stored_value = stored.get(key, (0, None))
+        if stored_seq < seq or (stored_seq == seq and stored_value != value):
+            lost += 1
+        elif stored_seq > seq:
+            newer += 1
+            if sent.get((*key, stored_seq), object()) != stored_value:
+                lost += 1
+    return {"checked": len(acked), "lost": lost, "superseded_by_unacknowledged_save": newer}
+
+
+# ---- SQL statements per request ---------------------------------------------------------
+
+
+def statements_per_request(app, candidate: Candidate, token: str) -> dict[str, int]:
+    """Count the SQL statements of start, state, save and finish (one candidate, in
+    process, Flask's test client against the benchmark database)."""
+    from sqlalchemy import event
+
+    from testing_center.extensions import db
+
+    counts: dict[str, int] = {}
+    with app.app_context():
+        engine = db.engine
+    current = {"n": 0}
+
+    def count(*_args: Any) -> None:
+        current["n"] += 1
+
+    event.listen(engine, "before_cursor_execute", count)
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def measure(name: str, method: str, url: str, **kwargs: Any) -> Any:
+        current["n"] = 0
+        response = client.open(url, method=method, headers=headers, **kwargs)
+        counts[name] = current["n"]
+        return response
+
+    state = measure("start", "POST", "/api/v1/attempts", json={"booking_id": candidate.booking_id})
+    attempt_id = state.json["id"]
+    items = form_items(state.json)
+    measure("state", "GET", f"/api/v1/attempts/{attempt_id}")
+    rng = simulated(1)
+    measure(
+        "save",
+        "PUT",
+        f"/api/v1/attempts/{attempt_id}/responses/{items[0]['ref']}",
+        json={"response": answer_for(items[0], rng), "client_seq": 1},
+    )
+    measure("finish", "POST", f"/api/v1/attempts/{attempt_id}/finish")
+    event.remove(engine, "before_cursor_execute", count)
+    return counts
+
+
+# ---- the run ------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--candidates", type=int, default=10_000)
+    parser.add_argument(
+        "--time-scale", type=float, default=1.0, help="divide think times by this (short runs)"
+    )
+    parser.add_argument(
+        "--start-window", type=float, default=60.0, help="seconds over which candidates start"
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="stop answering this many seconds after a candidate's start",
+    )
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
+    parser.add_argument("--worker-class", default="gthread")
+    parser.add_argument("--login-sample", type=int, default=100)
+    parser.add_argument("--login-concurrency", type=int, default=8)
+    parser.add_argument(
+        "--connections", type=int, default=512, help="the load generator's connection pool"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=32, help="closed-loop clients of the saturation runs"
+    )
+    parser.add_argument("--saturation-seconds", type=float, default=15.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--bare-seconds",
+        type=float,
+        default=None,
+        help="length of the bare same-rate run (default: as the exam's)",
+    )
+    parser.add_argument(
+        "--server",
+        default=stack.DEFAULT_SERVER_URL,
+        help="PostgreSQL server (a database is created and dropped there)",
+    )
+    parser.add_argument("--keep-database", action="store_true")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    settings = stack.GunicornSettings(
+        workers=args.workers, threads=args.threads, worker_class=args.worker_class
+    )
+    pattern = Pattern(args.time_scale, args.start_window, args.duration)
+    report: dict[str, Any] = {
+        "benchmark": "exam_day",
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": stack.machine(),
+        "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "gunicorn": settings.describe(),
+        "sqlalchemy_pool": "QueuePool pool_size=5 max_overflow=10 per worker process "
+        "(SQLAlchemy defaults), pool_pre_ping=True",
+    }
+    with (
+        tempfile.TemporaryDirectory(prefix="exam-day-") as folder,
+        stack.fresh_database(args.server, keep=args.keep_database) as url,
+    ):
+        instance, logs = Path(folder) / "instance", Path(folder)
+        instance.mkdir()
+        env = stack.app_environment(url, instance)
+        report["postgresql"] = stack.postgres_settings(url)
+        database = sa.engine.make_url(url).database
+        began = time.monotonic()
+        stack.cli(["db", "upgrade"], env)
+        app = setup_app(url, str(instance))
+        now = dt.datetime.now(dt.UTC)
+        candidates, extra = build_exam_day(
+            app,
+            args.candidates,
+            login_sample=min(args.login_sample, args.candidates),
+            now=now,
+            extra=args.concurrency + 1,
+        )
+        bare_app.create_schema(url)
+        bare_tokens = bare_app.issue_tokens(url, [c.user_id for c in candidates])
+        bare_saturation = bare_app.issue_tokens(url, [-(i + 1) for i in range(args.concurrency)])
+        stack.cli(["scheduler", "--once", "--interval", "30"], env)
+        report["setup_seconds"] = round(time.monotonic() - began, 1)
+        print(f"setup: {report['setup_seconds']} s", flush=True)
+        probe, extra = extra[0], extra[1:]
+        report["sql_statements_per_request"] = statements_per_request(app, probe, probe.token)
+        print("SQL statements per request:", report["sql_statements_per_request"], flush=True)
+
+        servers = [
+            stack.start_gunicorn(
+                "app", "testing_center:create_app()", APP_PORT, settings, env, logs
+            ),
+            stack.start_gunicorn(
+                "bare", "benchmarks.bare_app:create_app()", BARE_PORT, settings, env, logs
+            ),
+            stack.start_process(
+                "scheduler", [*stack.TESTING_CENTER, "scheduler", "--interval", "30"], env, logs
+            ),
+        ]
+        app_server, bare_server, scheduler = servers
+        meter_groups = {
+            "app_gunicorn": app_server.pids,
+            "bare_gunicorn": bare_server.pids,
+            "scheduler": scheduler.pids,
+            "postgres": lambda: stack.postgres_backends(database),
+            "load_generator": lambda: [__import__("os").getpid()],
+        }
+        try:
+            run_phases(
+                args,
+                report,
+                pattern,
+                candidates,
+                extra,
+                bare_tokens,
+                bare_saturation,
+                meter_groups,
+                url,
+            )
+        finally:
+            for server in servers:
+                server.stop()
+            scheduler_log = scheduler.log.read_text()
+            report["scheduler_log_tail"] = scheduler_log.splitlines()[-5:]
+            app_log = app_server.log.read_text()
+            report["app_log_errors"] = [
+                line for line in app_log.splitlines() if "Error" in line or "CRITICAL" in line
+            ][:20]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+    print_report(report)
+    print(f"written to {args.out}")
+
+
+def run_phases(
+    args: argparse.Namespace,
+    report: dict[str, Any],
+    pattern: Pattern,
+    candidates: list[Candidate],
+    extra: list[Candidate],
+    bare_tokens: dict[int, str],
+    bare_saturation: dict[int, str],
+    meter_groups: dict[str, Any],
+    url: str,
+) -> None:
+    sample = [c for c in candidates if c.token is None]
+    tokens = {c.user_id: c.token for c in candidates + extra if c.token}
+    print(f"logins: {len(sample)} over HTTP, {len(tokens)} pre-issued", flush=True)
+    meter = stack.CpuMeter(meter_groups)
+    meter.start()
+    logged_in, report["logins"] = asyncio.run(log_in(sample, args.login_concurrency))
+    report["logins"]["cpu"] = meter.stop()
+    tokens.update(logged_in)
+    print(json.dumps(report["logins"]), flush=True)
+    report["logins"]["pre_issued_tokens"] = len(candidates) - len(sample)
+
+    print(f"exam: {len(candidates)} candidates, time scale {args.time_scale}", flush=True)
+    meter.start()
+    recorder, seconds = asyncio.run(exam(candidates, tokens, pattern, args.connections, args.seed))
+    report["exam"] = {**recorder.summary(seconds), "cpu": meter.stop()}
+    report["exam"]["offered_save_rate_per_second"] = round(
+        len(candidates) * args.time_scale / (sum(THINK_SECONDS) / 2), 1
+    )
+    print(json.dumps(report["exam"]["endpoints"].get("save", {})), flush=True)
+
+    items = max(len(recorder.latencies["save"]) // max(len(candidates), 1), 1)
+    bare_seconds = args.bare_seconds or min(seconds, 600.0)
+    print(f"bare stack at the same rate for {bare_seconds:.0f} s", flush=True)
+    meter.start()
+    bare_recorder, bare_window = asyncio.run(
+        bare_same_rate(bare_tokens, items + 60, pattern, bare_seconds, args.connections, args.seed)
+    )
+    report["bare_same_rate"] = {**bare_recorder.summary(bare_window), "cpu": meter.stop()}
+
+    print(f"saturation: {args.concurrency} clients, {args.repeats} rounds", flush=True)
+    targets = asyncio.run(prepare_app_targets(extra, tokens))
+    bare_targets = [
+        SaturationTarget(str(user_id), token, BARE_ITEMS)
+        for user_id, token in bare_saturation.items()
+    ]
+    rounds: dict[str, list[float]] = {"app": [], "bare": []}
+    cpu: dict[str, list[dict]] = {"app": [], "bare": []}
+    saturation_recorders = {"app": Recorder(), "bare": Recorder()}
+    for _ in range(args.repeats):
+        for name, port, chosen in (("app", APP_PORT, targets), ("bare", BARE_PORT, bare_targets)):
+            meter.start()
+            rate = asyncio.run(
+                saturate(
+                    port,
+                    chosen,
+                    args.saturation_seconds,
+                    2.0,
+                    saturation_recorders[name],
+                    bare=name == "bare",
+                )
+            )
+            cpu[name].append(meter.stop())
+            rounds[name].append(round(rate, 1))
+            print(f"  {name}: {rate:.1f} saves/s", flush=True)
+    app_median, bare_median = stack.median(rounds["app"]), stack.median(rounds["bare"])
+    report["saturation"] = {
+        "concurrency": args.concurrency,
+        "seconds_per_round": args.saturation_seconds,
+        "app_saves_per_second": rounds["app"],
+        "bare_saves_per_second": rounds["bare"],
+        "app_median": app_median,
+        "bare_median": bare_median,
+        "ratio": round(app_median / bare_median, 3) if bare_median else None,
+        "app_latency": stack.latency_summary(saturation_recorders["app"].latencies["save"]),
+        "bare_latency": stack.latency_summary(saturation_recorders["bare"].latencies["save"]),
+        "app_errors": saturation_recorders["app"].summary(1)["errors"],
+        "bare_errors": saturation_recorders["bare"].summary(1)["errors"],
+        "cpu_app_rounds": cpu["app"],
+        "cpu_bare_rounds": cpu["bare"],
+    }
+    report["acknowledged_saves"] = {
+        "app": check_app_acks(url, [recorder, saturation_recorders["app"]]),
+        "bare": check_bare_acks(url, [bare_recorder, saturation_recorders["bare"]]),
+    }
+
+
+def print_report(report: dict[str, Any]) -> None:
+    def table(title: str, phase: dict[str, Any]) -> None:
+        print(f"\n{title} (window {phase['window_seconds']} s)")
+        print(f"  {'endpoint':8} {'count':>7} {'req/s':>7} {'p50':>8} {'p95':>8} {'p99':>8}")
+        for name in TIMED:
+            if name in phase["endpoints"]:
+                e = phase["endpoints"][name]
+                print(
+                    f"  {name:8} {e['count']:7} {e['per_second']:7} {e['p50_ms']:7}ms "
+                    f"{e['p95_ms']:7}ms {e['p99_ms']:7}ms"
+                )
+        print(f"  errors: {phase['errors'] or 'none'}")
+        if "cpu" in phase:
+            print(f"  CPU (cores): {phase['cpu']}")
+
+    print("\n==== exam day ====")
+    print("SQL statements per request:", report.get("sql_statements_per_request"))
+    if "logins" in report:
+        table("logins", report["logins"])
+    if "exam" in report:
+        table("exam", report["exam"])
+        print(f"  offered save rate: {report['exam']['offered_save_rate_per_second']}/s")
+    if "bare_same_rate" in report:
+        table("bare stack, same rate", report["bare_same_rate"])
+    if "saturation" in report:
+        s = report["saturation"]
+        print(
+            f"\nsaturation, {s['concurrency']} clients: app {s['app_saves_per_second']} "
+            f"(median {s['app_median']}), bare {s['bare_saves_per_second']} "
+            f"(median {s['bare_median']}); ratio {s['ratio']}"
+        )
+        print(f"  app latency {s['app_latency']}\n  bare latency {s['bare_latency']}")
+        print(f"  errors: app {s['app_errors'] or 'none'}, bare {s['bare_errors'] or 'none'}")
+    if "acknowledged_saves" in report:
+        print("\nacknowledged saves checked against the database:", report["acknowledged_saves"])
+
+
+if __name__ == "__main__":
+    main()
