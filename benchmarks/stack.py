@@ -51,17 +51,30 @@ PACKAGES = (
 def fresh_database(server_url: str, keep: bool = False) -> Iterator[str]:
     """Create an empty database on the server ``server_url`` names; drop it afterwards."""
     name = f"tc_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(database_uri(server_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin(server_url, f'CREATE DATABASE "{name}"')
     url = sa.engine.make_url(database_uri(server_url)).set(database=name)
     try:
         yield url.render_as_string(hide_password=False)
     finally:
         if not keep:
-            with admin.connect() as connection:
-                connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+            admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def admin(server_url: str, statement: str, tries: int = 3) -> None:
+    """Run one statement on a new connection (retried: on a shared server another
+    suite's clean-up may end idle connections)."""
+    for attempt in range(tries):
+        engine = sa.create_engine(database_uri(server_url), isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as connection:
+                connection.execute(sa.text(statement))
+            return
+        except sa.exc.OperationalError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(1)
+        finally:
+            engine.dispose()
 
 
 def postgres_settings(url: str) -> dict[str, str]:

@@ -86,6 +86,7 @@ def build_exam_day(
     login_sample: int,
     now: dt.datetime,
     extra: int = 0,
+    photo: bytes | None = None,
     progress: Callable[[str], None] = print,
     batch: int = 500,
 ) -> tuple[list[Candidate], list[Candidate]]:
@@ -95,7 +96,7 @@ def build_exam_day(
     Bookings are made ten days before (when booking is open), check-in at ``now``. The
     first ``login_sample`` candidates get no token (they log in over HTTP); the others
     get one from ``issue_token``. Returns (exam-day candidates, extra candidates); the
-    extra ones are the saturation runs' own attempts.
+    extra ones are the saturation runs' own attempts. ``photo`` is taken at check-in.
     """
     from testing_center.operations import services as ops
     from testing_center.operations.models import Booking, ExamSession
@@ -169,6 +170,7 @@ def build_exam_day(
                 id_document_number=f"BN{number:08d}",
                 now=now,
                 opens_before=dt.timedelta(hours=2),
+                photo=photo,
             )
             if (number + 1) % batch == 0:
                 session.commit()
@@ -179,3 +181,18 @@ def build_exam_day(
         session.commit()
         db.engine.dispose()
     return made[:candidates], made[candidates:]
+
+
+def portrait_jpeg(width: int = 600, height: int = 800) -> bytes:
+    """A passport-like photo (a face-coloured oval on a plain ground), as taken at check-in."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (width, height), (222, 230, 240))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((width * 0.25, height * 0.15, width * 0.75, height * 0.65), fill=(224, 186, 160))
+    draw.rectangle((width * 0.15, height * 0.7, width * 0.85, height), fill=(40, 60, 90))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()

@@ -1,0 +1,206 @@
+"""Form assembly: time to assemble a JLPT-style form from a 20,000-item bank (issue 8).
+
+Run from the repository root, after ``pip install -e ".[postgres,bench]"``::
+
+    python -m benchmarks.assembly --items 20000 --template jlpt-n3 --repeats 31
+
+The bank is generated to fit the shipped JLPT N5-N1-style templates: every part of
+every ``jlpt-*`` full template (``exam_templates/blueprints``) gets items matching its
+selection filters (exam family, level, section, topic), in proportion to the items the
+part draws, ``--items`` in all; single-choice items with four options and a recorded
+facility, imported as approved through ``item_bank.services.import_bundles`` in batches
+of ``--batch``. The database is a fresh PostgreSQL one (``--server``), migrated with
+``testing-center db upgrade``, or ``--sqlite`` for a file.
+
+Measured (``--repeats`` times each, medians and 90th percentiles, wall and CPU):
+
+- ``build_form``: what starting an attempt runs - the pools' queries (the newest
+  approved version of each matching item), the enemy pairs, and the draw;
+- ``assemble_form``: the draw alone, on pools already read (pure code);
+- ``pools_for``: the queries alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import random
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from benchmarks import stack
+
+DEFAULT_OUT = Path(__file__).parent / "results" / "assembly.json"
+
+
+def simulated(seed: Any) -> random.Random:
+    """A seeded generator for the generated bank (not secrets)."""
+    return random.Random(seed)  # noqa: S311
+
+
+def jlpt_parts() -> list[tuple[dict[str, str], int]]:
+    """(filters, count) of every part of the full JLPT-style templates."""
+    from exam_templates.blueprint import parse_blueprint
+    from exam_templates.services import BLUEPRINTS_DIR, read_template_documents
+
+    parts = []
+    paths = [p for p in sorted(BLUEPRINTS_DIR.glob("jlpt_n?.yaml"))]
+    for document in read_template_documents(paths):
+        blueprint = parse_blueprint(document)
+        for section in blueprint.sections:
+            parts.extend((dict(part.filters), part.count) for part in section.parts)
+    return parts
+
+
+def generated_items(total: int, seed: int) -> list[dict[str, Any]]:
+    """``total`` single-choice items spread over the JLPT parts by their counts."""
+    rng = simulated(seed)
+    parts = jlpt_parts()
+    drawn = sum(count for _, count in parts)
+    items = []
+    for index, (filters, count) in enumerate(parts):
+        share = total * count // drawn if index < len(parts) - 1 else total - len(items)
+        for n in range(share):
+            fields = {"topic": "general", **filters}
+            items.append(
+                {
+                    "ref": f"gen-{fields['level']}-{fields['section']}-{index}-{n}",
+                    "type": "single_choice",
+                    **fields,
+                    "language": "ja",
+                    "source": "original",
+                    "licence": "CC0-1.0",
+                    "stem": f"<p>問題 {index}-{n}：ただしい ものを えらんで ください。</p>",
+                    "options": [{"id": k, "html": f"せんたくし {k}"} for k in "ABCD"],
+                    "key": rng.choice("ABCD"),
+                    "difficulty": {"p": round(rng.uniform(0.25, 0.9), 2)},
+                }
+            )
+    return items
+
+
+@contextlib.contextmanager
+def database(args: argparse.Namespace) -> Iterator[str]:
+    if args.sqlite:
+        with tempfile.TemporaryDirectory(prefix="assembly-") as folder:
+            yield f"sqlite:///{folder}/bank.sqlite3"
+    else:
+        with stack.fresh_database(args.server) as url:
+            yield url
+
+
+def timed(function, repeats: int) -> dict[str, Any]:
+    walls, cpus = [], []
+    function()  # warm: statement caches, imports
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        function()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return {
+        "repeats": repeats,
+        "median_ms": round(stack.median(walls) * 1000, 2),
+        "p90_ms": round(stack.percentile(walls, 90) * 1000, 2),
+        "min_ms": round(min(walls) * 1000, 2),
+        "median_cpu_ms": round(stack.median(cpus) * 1000, 2),
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--items", type=int, default=20_000)
+    parser.add_argument("--template", default="jlpt-n3")
+    parser.add_argument("--repeats", type=int, default=31)
+    parser.add_argument("--batch", type=int, default=1000, help="items per import")
+    parser.add_argument("--server", default=stack.DEFAULT_SERVER_URL)
+    parser.add_argument("--sqlite", action="store_true", help="a SQLite file instead")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    from sqlalchemy import func, select
+
+    from exam_templates.assembly import assemble_form
+    from exam_templates.blueprint import parse_blueprint
+    from exam_templates.services import (
+        BLUEPRINTS_DIR,
+        build_form,
+        current_templates,
+        load_templates,
+        pools_for,
+        read_template_documents,
+    )
+    from item_bank.bundle import Bundle
+    from item_bank.models import Item
+    from item_bank.services import enemy_pairs, import_bundles
+    from testing_center import create_app
+    from testing_center.extensions import db
+
+    report: dict[str, Any] = {
+        "benchmark": "assembly",
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": stack.machine(),
+        "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+    }
+    with tempfile.TemporaryDirectory(prefix="assembly-") as folder, database(args) as url:
+        env = stack.app_environment(url, Path(folder))
+        stack.cli(["db", "upgrade"], env)
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "assembly-" + "x" * 40})
+        now = dt.datetime.now(dt.UTC)
+        with app.app_context():
+            session = db.session
+            load_templates(
+                session, read_template_documents(sorted(BLUEPRINTS_DIR.glob("*.yaml"))), now=now
+            )
+            items = generated_items(args.items, args.seed)
+            began = time.perf_counter()
+            for first in range(0, len(items), args.batch):
+                import_bundles(
+                    session,
+                    [Bundle(items=items[first : first + args.batch], origin="generated")],
+                    status="approved",
+                    now=now,
+                )
+                session.commit()
+            report["import_seconds"] = round(time.perf_counter() - began, 1)
+            report["bank_items"] = session.scalar(select(func.count()).select_from(Item))
+            print(f"bank: {report['bank_items']} items in {report['import_seconds']} s")
+            template = next(t for t in current_templates(session) if t.code == args.template)
+            blueprint = parse_blueprint(template.definition)
+            pools = pools_for(session, blueprint)
+            ids = {entry.item_id for pool in pools.values() for entry in pool}
+            enemies = enemy_pairs(session, ids)
+            report["form_items"] = sum(p.count for s in blueprint.sections for p in s.parts)
+            report["pool_items"] = len(ids)
+            seeds = iter(range(10**6))
+            report["build_form"] = timed(
+                lambda: build_form(session, template, seed=next(seeds)), args.repeats
+            )
+            report["assemble_form"] = timed(
+                lambda: assemble_form(blueprint, pools, next(seeds), enemies=enemies),
+                args.repeats,
+            )
+            report["pools_for"] = timed(lambda: pools_for(session, blueprint), args.repeats)
+            session.rollback()
+            db.engine.dispose()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+    print(
+        f"{args.template}: {report['form_items']} items drawn from pools of "
+        f"{report['pool_items']} (bank {report['bank_items']})"
+    )
+    for name in ("build_form", "assemble_form", "pools_for"):
+        print(f"  {name:14} {report[name]}")
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

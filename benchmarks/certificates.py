@@ -1,0 +1,281 @@
+"""Certificates: PDFs rendered per second on one core, and public verification latency
+against gunicorn + PostgreSQL (issue 8).
+
+Run from the repository root, after ``pip install -e ".[postgres,bench]"``::
+
+    python -m benchmarks.certificates --certificates 200 --lookups 3000
+
+Setup (not measured): a fresh PostgreSQL database, migrated with ``testing-center db
+upgrade``; candidates booked, checked in with a photo, and sitting the JFT-Basic-style
+exam through the services (``start_proctored``, ``save_response``, ``finish_attempt``);
+each finished attempt gets its certificate from ``issue_certificate`` (number, signed
+token, facts with the photo).
+
+Rendering: the process is pinned to one CPU; ``--renders`` certificates per round are
+rendered from the stored facts by ``certificates.document.render_certificate`` (the
+pure renderer: fonts subset-embedded, QR code, photo, score chart, XMP token); the
+median of ``--repeats`` rounds is reported as PDFs per wall second and per CPU second.
+One round through ``certification.services.certificate_pdf`` (facts and photo read from
+the database per certificate) is reported beside it.
+
+Verification: ``GET /api/v1/certificates/{number}?date_of_birth=...`` against gunicorn
+(``TESTING_CENTER_ENV=production``; ``VERIFY_RATE_LIMIT`` raised through the environment,
+since every lookup comes from one address), one client at a time (latency without
+queueing) and then ``--concurrency`` clients; a tenth of the lookups give a wrong date
+of birth (404, the same answer as an unknown number). Every lookup writes its log row
+and counts against the client's rate limit in the same transaction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import random
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from benchmarks import stack
+from benchmarks.world import build_exam_day, portrait_jpeg, setup_app
+
+DEFAULT_OUT = Path(__file__).parent / "results" / "certificates.json"
+PORT = 8393
+
+
+def simulated(seed: Any) -> random.Random:
+    """A seeded generator for simulated answers and lookups (not secrets)."""
+    return random.Random(seed)  # noqa: S311
+
+
+def issue_certificates(app, candidates, now: dt.datetime, seed: int) -> list[dict[str, Any]]:
+    """Sit, finish and certify every candidate's exam through the services."""
+    from testing_center.accounts.models import User
+    from testing_center.attempts.models import FinishReason
+    from testing_center.attempts.services import finish_attempt, save_response, start_proctored
+    from testing_center.certification.services import issue_certificate
+    from testing_center.extensions import db
+
+    rng = simulated(seed)
+    issued = []
+    with app.app_context():
+        session = db.session
+        for number, candidate in enumerate(candidates, start=1):
+            user = session.get(User, candidate.user_id)
+            attempt, _ = start_proctored(session, user, candidate.booking_id, now)
+            skill = rng.uniform(0.4, 0.95)
+            for seq, item in enumerate(list(attempt.items), start=1):
+                key = item.item_version.answer_key
+                if isinstance(key, str) and rng.random() < skill:
+                    save_response(
+                        session,
+                        user,
+                        attempt.id,
+                        item.ref,
+                        value=key,
+                        client_seq=seq,
+                        flagged=None,
+                        now=now + dt.timedelta(minutes=1),
+                    )
+            finish_attempt(session, attempt, now + dt.timedelta(minutes=50), FinishReason.CANDIDATE)
+            certificate = issue_certificate(session, attempt, now + dt.timedelta(hours=3))
+            issued.append(
+                {
+                    "id": certificate.id,
+                    "number": certificate.number,
+                    "date_of_birth": candidate.date_of_birth.isoformat(),
+                }
+            )
+            if number % 50 == 0:
+                session.commit()
+                print(f"certificates: {number}/{len(candidates)}", flush=True)
+        session.commit()
+    return issued
+
+
+def measure_rendering(app, issued: list[dict[str, Any]], renders: int, repeats: int) -> dict:
+    """Render certificates on one pinned CPU; medians over the rounds."""
+    from certificates.document import render_certificate
+    from testing_center.certification.models import Certificate
+    from testing_center.certification.services import (
+        certificate_pdf,
+        public_base_url,
+        stored_facts,
+    )
+    from testing_center.extensions import db
+
+    with app.app_context():
+        session = db.session
+        certificates = [session.get(Certificate, c["id"]) for c in issued]
+        prepared = [(stored_facts(session, c), c.token) for c in certificates]
+        base_url = public_base_url()
+        cpu = sorted(os.sched_getaffinity(0))[-1]
+        everywhere = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {cpu})
+        try:
+            sizes = [len(render_certificate(*prepared[0], base_url))]  # fonts registered once
+            rounds = []
+            for _ in range(repeats):
+                wall, cpu_time = time.perf_counter(), time.process_time()
+                for i in range(renders):
+                    facts, token = prepared[i % len(prepared)]
+                    sizes.append(len(render_certificate(facts, token, base_url)))
+                wall = time.perf_counter() - wall
+                cpu_time = time.process_time() - cpu_time
+                rounds.append(
+                    {
+                        "per_wall_second": round(renders / wall, 1),
+                        "per_cpu_second": round(renders / cpu_time, 1),
+                    }
+                )
+            wall = time.perf_counter()
+            cpu_time = time.process_time()
+            count = min(renders, len(certificates))
+            for certificate in certificates[:count]:
+                certificate_pdf(session, certificate)
+            service = {
+                "renders": count,
+                "per_wall_second": round(count / (time.perf_counter() - wall), 1),
+                "per_cpu_second": round(count / (time.process_time() - cpu_time), 1),
+            }
+        finally:
+            os.sched_setaffinity(0, everywhere)
+        db.engine.dispose()
+    return {
+        "pinned_cpu": cpu,
+        "renders_per_round": renders,
+        "rounds": rounds,
+        "median_per_wall_second": stack.median([r["per_wall_second"] for r in rounds]),
+        "median_per_cpu_second": stack.median([r["per_cpu_second"] for r in rounds]),
+        "through_certificate_pdf": service,
+        "median_pdf_bytes": int(stack.median(sizes)),
+    }
+
+
+async def lookups(
+    issued: list[dict[str, Any]], count: int, concurrency: int, seed: int
+) -> dict[str, Any]:
+    """``count`` verification lookups from ``concurrency`` clients."""
+    rng = simulated(seed)
+    plan = []
+    for _ in range(count):
+        certificate = rng.choice(issued)
+        wrong = rng.random() < 0.1
+        birth = "1970-01-01" if wrong else certificate["date_of_birth"]
+        plan.append((certificate["number"], birth, 404 if wrong else 200))
+    latencies: list[float] = []
+    statuses: dict[str, int] = {}
+    unexpected = 0
+    queue = iter(plan)
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{PORT}",
+        timeout=30,
+        limits=httpx.Limits(max_connections=concurrency),
+    ) as client:
+
+        async def worker() -> None:
+            nonlocal unexpected
+            for number, birth, expected in queue:
+                started = time.monotonic()
+                response = await client.get(
+                    f"/api/v1/certificates/{number}", params={"date_of_birth": birth}
+                )
+                latencies.append(time.monotonic() - started)
+                statuses[str(response.status_code)] = statuses.get(str(response.status_code), 0) + 1
+                unexpected += response.status_code != expected
+
+        began = time.monotonic()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        seconds = time.monotonic() - began
+    return {
+        "concurrency": concurrency,
+        **stack.latency_summary(latencies),
+        "per_second": round(count / seconds, 1),
+        "statuses": statuses,
+        "unexpected_statuses": unexpected,
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--certificates", type=int, default=200)
+    parser.add_argument("--renders", type=int, default=100, help="renders per round")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--lookups", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--server", default=stack.DEFAULT_SERVER_URL)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    settings = stack.GunicornSettings(workers=args.workers, threads=args.threads)
+    report: dict[str, Any] = {
+        "benchmark": "certificates",
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": stack.machine(),
+        "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "gunicorn": settings.describe(),
+    }
+    with (
+        tempfile.TemporaryDirectory(prefix="certificates-") as folder,
+        stack.fresh_database(args.server) as url,
+    ):
+        instance = Path(folder) / "instance"
+        instance.mkdir()
+        env = stack.app_environment(url, instance, VERIFY_RATE_LIMIT=str(10**9))
+        report["postgresql"] = stack.postgres_settings(url)
+        stack.cli(["db", "upgrade"], env)
+        os.environ["TESTING_CENTER_INSTANCE"] = str(instance)  # the signing keys' folder
+        app = setup_app(url, str(instance))
+        now = dt.datetime.now(dt.UTC)
+        candidates, _ = build_exam_day(
+            app,
+            args.certificates,
+            login_sample=0,
+            now=now,
+            photo=portrait_jpeg(),
+            progress=lambda message: print(message, flush=True),
+        )
+        issued = issue_certificates(app, candidates, now, args.seed)
+        report["rendering"] = measure_rendering(app, issued, args.renders, args.repeats)
+        print("rendering:", json.dumps(report["rendering"]), flush=True)
+        server = stack.start_gunicorn(
+            "app", "testing_center:create_app()", PORT, settings, env, Path(folder)
+        )
+        try:
+            asyncio.run(lookups(issued, 100, 1, args.seed + 1))  # warm the workers
+            report["verification"] = [
+                asyncio.run(lookups(issued, args.lookups, concurrency, args.seed + concurrency))
+                for concurrency in sorted({1, args.concurrency})
+            ]
+        finally:
+            server.stop()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+    rendering = report["rendering"]
+    print(
+        f"\nPDFs on one core: median {rendering['median_per_wall_second']}/s wall, "
+        f"{rendering['median_per_cpu_second']}/CPU-s (rounds {rendering['rounds']}); "
+        f"through certificate_pdf: {rendering['through_certificate_pdf']}"
+    )
+    for row in report["verification"]:
+        print(
+            f"verification, {row['concurrency']} client(s): p50 {row['p50_ms']} ms, "
+            f"p95 {row['p95_ms']} ms, p99 {row['p99_ms']} ms, {row['per_second']}/s, "
+            f"statuses {row['statuses']}, unexpected {row['unexpected_statuses']}"
+        )
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
