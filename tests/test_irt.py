@@ -368,3 +368,14 @@ def test_response_data_refuses_non_binary_values():
     """ResponseData accepts only 1, 0 and NaN."""
     with pytest.raises(ValueError, match="1, 0 or NaN"):
         ResponseData(np.array([[1.0, 0.5]]))
+
+
+def test_closed_form_2pl_hessian_equals_the_difference_hessian(lsat6):
+    """Louis's closed-form information equals central differences of the exact gradient."""
+    from scoring.irt import _Calibrator
+
+    result = calibrate(lsat6, "2pl")
+    calibrator = _Calibrator(lsat6, "2pl", 61)
+    vector = np.concatenate([result.a, -result.a * result.b])
+    exact, numeric = calibrator.louis_hessian(vector), calibrator.difference_hessian(vector)
+    np.testing.assert_allclose(exact, numeric, rtol=1e-6, atol=1e-6)
