@@ -8,17 +8,14 @@ through the database) and are logged.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
-import secrets
 
 from flask import Response, current_app, send_file, url_for
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from certificates import badges
 from testing_center.access import requester, require_roles
 from testing_center.accounts.models import Role
 from testing_center.api.schemas import ErrorSchema
@@ -29,18 +26,15 @@ from testing_center.certification.models import (
     REVOCATION_REASONS,
     Certificate,
     CertificateStatus,
-    ShareLink,
-    Verification,
 )
 from testing_center.clock import now
-from testing_center.errors import Conflict, NotFound, TooManyRequests
+from testing_center.errors import NotFound, TooManyRequests
 from testing_center.extensions import db
 from testing_center.i18n import N_
 from testing_center.ratelimit import client_key, hit
 
 blp = Blueprint("certificates", __name__, url_prefix="/api/v1", description="Certificates")
 SECURITY = [{"bearerAuth": []}]
-MAX_BATCH = 500
 
 
 class LookupQuerySchema(Schema):
@@ -86,7 +80,7 @@ class RevokeSchema(Schema):
 
 
 class ShareSchema(Schema):
-    days = fields.Integer(load_default=30, validate=validate.Range(min=1, max=365))
+    days = fields.Integer(load_default=30, validate=validate.Range(min=1, max=certs.MAX_SHARE_DAYS))
 
 
 class ShareLinkSchema(Schema):
@@ -108,7 +102,7 @@ class BatchSchema(Schema):
     items = fields.List(
         fields.Nested(BatchItemSchema),
         required=True,
-        validate=validate.Length(min=1, max=MAX_BATCH),
+        validate=validate.Length(min=1, max=certs.MAX_BATCH),
     )
 
 
@@ -223,13 +217,6 @@ def revoke(data, number):
     return certs.status_payload(db.session, certificate)
 
 
-def own_certificate(number: str) -> Certificate:
-    certificate = certs.certificate_by_number(db.session, number)
-    if certificate.user_id != requester().id:
-        raise NotFound(N_("No certificate matches this number."), code="certificate_not_found")
-    return certificate
-
-
 @blp.route("/certificates/<number>/share", methods=["POST"])
 @require_roles(Role.CANDIDATE)
 @blp.arguments(ShareSchema)
@@ -237,20 +224,10 @@ def own_certificate(number: str) -> Certificate:
 @blp.doc(security=SECURITY)
 def share(data, number):
     """A link showing this certificate's status to whoever has it, until it expires."""
-    certificate = own_certificate(number)
-    moment = now()
-    link = ShareLink(
-        token=secrets.token_urlsafe(24),
-        certificate_id=certificate.id,
-        created_at=moment,
-        expires_at=moment + dt.timedelta(days=data["days"]),
-    )
-    db.session.add(link)
+    certificate = certs.own_certificate(db.session, number, requester())
+    link = certs.share(db.session, certificate, data["days"], now())
     db.session.commit()
-    return {
-        "url": f"{certs.public_base_url()}{url_for('verify.shared', token=link.token)}",
-        "expires_at": link.expires_at,
-    }
+    return {"url": certs.share_url(link), "expires_at": link.expires_at}
 
 
 @blp.route("/certificates/<number>/badge", methods=["GET"])
@@ -259,21 +236,12 @@ def share(data, number):
 @blp.doc(security=SECURITY)
 def badge(number):
     """The certificate as an Open Badges 3.0 credential, signed as a JWT."""
-    certificate = own_certificate(number)
-    if certificate.status != CertificateStatus.VALID:
-        raise Conflict(N_("Only a valid certificate can be exported."), code="not_valid")
-    base = certs.public_base_url()
-    credential = badges.badge_credential(
-        certs.stored_facts(db.session, certificate),
-        badges.Issuer(id=f"{base}/", name=certs.ISSUER),
-    )
-    moment = now()
-    jwt = badges.sign_badge(
-        credential,
-        certs.key_ring(moment).signing_key(moment),
-        f"{base}{url_for('certificates.keys')}",
-    )
-    return {"credential": credential, "jwt": jwt}
+    certificate = certs.own_certificate(db.session, number, requester())
+    return certs.badge_export(db.session, certificate, now(), jwks_url())
+
+
+def jwks_url() -> str:
+    return f"{certs.public_base_url()}{url_for('certificates.keys')}"
 
 
 @blp.route("/attempts/<attempt_id>/certificate.pdf", methods=["GET"])
@@ -303,27 +271,6 @@ def attempt_certificate(attempt_id):
 # ---- employers ------------------------------------------------------------------------
 
 
-def batch_results(items: list[dict], batch: str) -> list[dict]:
-    employer, moment = requester(), now()
-    results = []
-    for item in items:
-        certificate = certs.lookup(
-            db.session,
-            number=item["number"],
-            date_of_birth=item["date_of_birth"],
-            channel="batch",
-            now=moment,
-            employer=employer,
-            batch=batch,
-        )
-        if certificate is None:
-            results.append({"number": item["number"], "status": "not_found"})
-            continue
-        payload = certs.status_payload(db.session, certificate)
-        results.append({key: payload.get(key) for key in BatchResultSchema().fields})
-    return results
-
-
 @blp.route("/employer/verifications", methods=["POST"])
 @require_roles(Role.EMPLOYER)
 @blp.arguments(BatchSchema)
@@ -331,8 +278,7 @@ def batch_results(items: list[dict], batch: str) -> list[dict]:
 @blp.doc(security=SECURITY)
 def verify_batch(data):
     """Check up to 500 certificates (number + date of birth) at once; kept in the history."""
-    batch = secrets.token_hex(8)
-    results = batch_results(data["items"], batch)
+    batch, results = certs.check_batch(db.session, data["items"], requester(), now())
     db.session.commit()
     return {"batch": batch, "checked_at": now(), "results": results}
 
@@ -343,14 +289,7 @@ def verify_batch(data):
 @blp.doc(security=SECURITY)
 def batch_history():
     """The employer's earlier batch checks, newest first."""
-    rows = db.session.execute(
-        select(Verification.batch, func.min(Verification.at), func.count())
-        .where(Verification.employer_id == requester().id, Verification.batch.is_not(None))
-        .group_by(Verification.batch)
-        .order_by(func.min(Verification.at).desc())
-        .limit(200)
-    )
-    return [{"batch": b, "checked_at": at, "count": n} for b, at, n in rows]
+    return certs.batch_history(db.session, requester())
 
 
 @blp.route("/employer/verifications/<batch>.csv", methods=["GET"])
@@ -358,36 +297,9 @@ def batch_history():
 @blp.doc(security=SECURITY)
 def batch_csv(batch):
     """One earlier batch as CSV: number, status, holder, exam, date, total, result."""
-    rows = db.session.execute(
-        select(Verification.number, Verification.outcome, Certificate)
-        .outerjoin(Certificate, Certificate.id == Verification.certificate_id)
-        .where(Verification.employer_id == requester().id, Verification.batch == batch)
-        .order_by(Verification.id)
-    ).all()
-    if not rows:
-        raise NotFound(N_("There is no such batch."), code="batch_not_found")
+    report = certs.batch_report(db.session, requester(), batch)
     return Response(
-        batch_csv_text(rows),
+        certs.batch_csv_text(report),
         mimetype="text/csv",
         headers={"Content-Disposition": f"attachment; filename=verification-{batch}.csv"},
     )
-
-
-def batch_csv_text(rows) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["number", "status", "full_name", "exam", "exam_date", "total", "passed"])
-    for number, outcome, certificate in rows:
-        facts = certificate.facts if certificate else {}
-        writer.writerow(
-            [
-                number,
-                outcome,
-                facts.get("full_name", ""),
-                facts.get("exam_code", ""),
-                facts.get("exam_date", ""),
-                facts.get("total", ""),
-                {True: "yes", False: "no"}.get(facts.get("passed"), ""),
-            ]
-        )
-    return buffer.getvalue()

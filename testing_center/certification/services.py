@@ -11,16 +11,19 @@ lookup is logged without the querier's address (a keyed hash only).
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+import secrets
 import zoneinfo
 from pathlib import Path
 
-from flask import current_app
-from sqlalchemy import select, update
+from flask import current_app, url_for
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from certificates import claims, codes, document, signing
+from certificates import badges, claims, codes, document, signing
 from certificates.errors import InvalidNumber
 from certificates.facts import CertificateFacts, PracticeFacts, ScoreLine
 from exam_templates.blueprint import Blueprint, parse_blueprint
@@ -31,6 +34,7 @@ from testing_center.certification.models import (
     REVOCATION_REASONS,
     Certificate,
     CertificateStatus,
+    ShareLink,
     Verification,
 )
 from testing_center.errors import Conflict, InvalidInput, NotFound
@@ -38,8 +42,11 @@ from testing_center.i18n import N_
 from testing_center.operations import audit
 from testing_center.operations.models import Booking, CandidatePhoto, ExamSession
 from testing_center.operations.notify import queue_notification
+from testing_center.operations.services import centre_ids_of
 
 ISSUER = "Testing Center"
+MAX_BATCH = 500  # lines in one employer's batch check
+MAX_SHARE_DAYS = 365
 
 
 # ---- keys -------------------------------------------------------------------------------
@@ -514,3 +521,316 @@ def practice_pdf(session: Session, attempt: Attempt, now: dt.datetime) -> bytes:
             level=result.get("band"),
         )
     )
+
+
+# ---- the holder: their certificates, share links, Open Badges --------------------------
+
+
+def own_certificate(session: Session, number: str, user: User) -> Certificate:
+    """The certificate ``number`` of ``user``; another holder's answers "not found"."""
+    certificate = certificate_by_number(session, number)
+    if certificate.user_id != user.id:
+        raise NotFound(N_("No certificate matches this number."), code="certificate_not_found")
+    return certificate
+
+
+def share(session: Session, certificate: Certificate, days: int, now: dt.datetime) -> ShareLink:
+    """A link showing this certificate's status to whoever has it, for ``days`` days."""
+    if not 1 <= days <= MAX_SHARE_DAYS:
+        raise InvalidInput(
+            N_("A link may last from 1 to %(days)d days."), code="invalid_days", days=MAX_SHARE_DAYS
+        )
+    link = ShareLink(
+        token=secrets.token_urlsafe(24),
+        certificate_id=certificate.id,
+        created_at=now,
+        expires_at=now + dt.timedelta(days=days),
+    )
+    session.add(link)
+    session.flush()
+    return link
+
+
+def share_url(link: ShareLink) -> str:
+    """The public address of a share link (in a request)."""
+    return f"{public_base_url()}{url_for('verify.shared', token=link.token)}"
+
+
+def badge_export(
+    session: Session, certificate: Certificate, now: dt.datetime, jwks_url: str
+) -> dict:
+    """The certificate as an Open Badges 3.0 credential and the same signed as a JWT."""
+    if certificate.status != CertificateStatus.VALID:
+        raise Conflict(N_("Only a valid certificate can be exported."), code="not_valid")
+    credential = badges.badge_credential(
+        stored_facts(session, certificate),
+        badges.Issuer(id=f"{public_base_url()}/", name=ISSUER),
+    )
+    jwt = badges.sign_badge(credential, key_ring(now).signing_key(now), jwks_url)
+    return {"credential": credential, "jwt": jwt}
+
+
+def holder_certificates(session: Session, attempt_ids: list[str]) -> dict[str, list[dict]]:
+    """Per attempt, its certificates newest first (the first is the one in force unless
+    revoked; older ones were superseded): number, status, dates, reason, successor."""
+    if not attempt_ids:
+        return {}
+    rows = session.scalars(
+        select(Certificate)
+        .where(Certificate.attempt_id.in_(attempt_ids))
+        .order_by(Certificate.issued_at.desc(), Certificate.id.desc())
+    ).all()
+    numbers = {row.id: row.number for row in rows}
+    found: dict[str, list[dict]] = {}
+    for row in rows:
+        found.setdefault(row.attempt_id, []).append(
+            {
+                "number": row.number,
+                "status": row.status,
+                "issued_at": row.issued_at,
+                "revoked_at": row.revoked_at,
+                "revocation_reason": row.revocation_reason,
+                "superseded_by": numbers.get(row.superseded_by_id),
+            }
+        )
+    return found
+
+
+# ---- employers' batch checks ------------------------------------------------------------
+
+BATCH_FIELDS = (
+    "number",
+    "status",
+    "full_name",
+    "exam_code",
+    "exam_date",
+    "total",
+    "passed",
+    "superseded_by",
+)
+
+
+class BatchError(InvalidInput):
+    """A batch refused as a whole; ``details`` lists ``{"line", "message"}`` per bad line."""
+
+    code = "invalid_batch"
+
+
+def parse_birth_date(text: str) -> dt.date:
+    """``1998-05-17`` or ``17.05.1998`` (day first, as written in Uzbekistan and Russia)."""
+    text = text.strip()
+    if len(text) == 10 and text[2] == "." and text[5] == ".":
+        text = f"{text[6:]}-{text[3:5]}-{text[:2]}"
+    return dt.date.fromisoformat(text)
+
+
+def parse_batch_csv(text: str) -> list[dict]:
+    """Read ``number,date_of_birth`` lines (comma, semicolon or tab; a first line without
+    any digit is a header, in any language) into batch items. Any malformed line refuses
+    the whole batch: ``BatchError`` names each bad line. A number that is merely mistyped
+    is not malformed: it is checked and reads "not found", as a forged one would."""
+    lines = text.splitlines()
+    first = next((line for line in lines if line.strip()), "")
+    delimiter = next((d for d in (",", ";", "\t") if d in first), ",")
+    items, problems, seen_data = [], [], False
+    reader = csv.reader(lines, delimiter=delimiter)
+    for row in reader:
+        cells = [cell.strip() for cell in row]
+        while cells and not cells[-1]:
+            cells.pop()
+        if not cells:
+            continue
+        if not seen_data and not any(char.isdigit() for char in "".join(cells)):
+            seen_data = True  # a header: only the first line may be one
+            continue
+        seen_data = True
+        problem = batch_line_problem(cells)
+        if problem:
+            problems.append({"line": reader.line_num, "message": problem})
+            continue
+        items.append({"number": cells[0], "date_of_birth": parse_birth_date(cells[1])})
+    if problems:
+        raise BatchError(
+            N_("Nothing was checked: correct these lines and upload the file again."),
+            details=problems,
+        )
+    if not items:
+        raise BatchError(N_("The file holds no certificate to check."), code="empty_batch")
+    if len(items) > MAX_BATCH:
+        raise BatchError(
+            N_("The file has %(count)d lines to check; at most %(max)d are checked at once."),
+            code="batch_too_large",
+            count=len(items),
+            max=MAX_BATCH,
+        )
+    return items
+
+
+def batch_line_problem(cells: list[str]) -> str | None:
+    """Why a line cannot be checked (an untranslated message id), or None."""
+    if len(cells) != 2 or not cells[0]:
+        return N_("expected two fields: the certificate number, then the date of birth")
+    if len(cells[0]) > 40:
+        return N_("the certificate number is longer than 40 characters")
+    try:
+        parse_birth_date(cells[1])
+    except ValueError:
+        return N_("the date of birth is not a date (write 1998-05-17 or 17.05.1998)")
+    return None
+
+
+def check_batch(
+    session: Session, items: list[dict], employer: User, now: dt.datetime
+) -> tuple[str, list[dict]]:
+    """Check each ``{number, date_of_birth}``; every check is logged under a new batch id
+    in the employer's history. Returns the batch id and one result per item."""
+    batch = secrets.token_hex(8)
+    results = []
+    for item in items:
+        certificate = lookup(
+            session,
+            number=item["number"],
+            date_of_birth=item["date_of_birth"],
+            channel="batch",
+            now=now,
+            employer=employer,
+            batch=batch,
+        )
+        if certificate is None:
+            results.append({"number": item["number"], "status": "not_found"})
+            continue
+        payload = status_payload(session, certificate)
+        results.append({key: payload.get(key) for key in BATCH_FIELDS})
+    session.flush()
+    return batch, results
+
+
+def batch_history(session: Session, employer: User, limit: int = 200) -> list[dict]:
+    """The employer's batch checks, newest first: id, time, count."""
+    rows = session.execute(
+        select(Verification.batch, func.min(Verification.at), func.count())
+        .where(Verification.employer_id == employer.id, Verification.batch.is_not(None))
+        .group_by(Verification.batch)
+        .order_by(func.min(Verification.at).desc())
+        .limit(limit)
+    )
+    return [{"batch": b, "checked_at": at, "count": n} for b, at, n in rows]
+
+
+def batch_report(session: Session, employer: User, batch: str) -> list[dict]:
+    """One of the employer's batches, line by line as checked then: the number as given,
+    the status at the time, and the certificate's facts (none when not found). Another
+    employer's batch answers "not found"."""
+    rows = session.execute(
+        select(Verification.at, Verification.number, Verification.outcome, Certificate)
+        .outerjoin(Certificate, Certificate.id == Verification.certificate_id)
+        .where(Verification.employer_id == employer.id, Verification.batch == batch)
+        .order_by(Verification.id)
+    ).all()
+    if not rows:
+        raise NotFound(N_("There is no such batch."), code="batch_not_found")
+    successors = {
+        row.id: row.number
+        for row in session.scalars(
+            select(Certificate).where(
+                Certificate.id.in_(
+                    {c.superseded_by_id for *_, c in rows if c and c.superseded_by_id}
+                )
+            )
+        )
+    }
+    report = []
+    for at, number, outcome, certificate in rows:
+        facts = certificate.facts if certificate else {}
+        report.append(
+            {
+                "checked_at": at,
+                "number": number,
+                "status": outcome,
+                "full_name": facts.get("full_name"),
+                "exam_code": facts.get("exam_code"),
+                "exam_title": facts.get("exam_title_en"),
+                "exam_date": facts.get("exam_date"),
+                "total": facts.get("total"),
+                "scale_max": facts.get("scale_max"),
+                "passed": facts.get("passed"),
+                "superseded_by": successors.get(certificate.superseded_by_id)
+                if certificate
+                else None,
+                "is_well_formed": is_certificate_number(number),
+            }
+        )
+    return report
+
+
+def is_certificate_number(typed: str) -> bool:
+    """Whether ``typed`` reads as a certificate number (its check symbol agrees)."""
+    try:
+        codes.parse_certificate_number(typed)
+    except InvalidNumber:
+        return False
+    return True
+
+
+def batch_csv_text(report: list[dict]) -> str:
+    """A batch as CSV: number, status, holder, exam, date, total, result, replacement."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(
+        ["number", "status", "full_name", "exam", "exam_date", "total", "passed", "superseded_by"]
+    )
+    for line in report:
+        writer.writerow(
+            [
+                line["number"],
+                line["status"],
+                line["full_name"] or "",
+                line["exam_code"] or "",
+                line["exam_date"] or "",
+                "" if line["total"] is None else f"{line['total']:g}",
+                {True: "yes", False: "no"}.get(line["passed"], ""),
+                line["superseded_by"] or "",
+            ]
+        )
+    return buffer.getvalue()
+
+
+# ---- operators' list --------------------------------------------------------------------
+
+
+def recent_certificates(
+    session: Session, staff: User, search: str = "", limit: int = 100
+) -> list[Certificate]:
+    """Certificates newest first, of the centres ``staff`` works for; ``search`` is a
+    whole number (typed loosely) or a part of one."""
+    query = select(Certificate).order_by(Certificate.issued_at.desc(), Certificate.id.desc())
+    allowed = centre_ids_of(session, staff)
+    if allowed is not None:
+        query = query.where(
+            Certificate.attempt_id.in_(
+                select(Attempt.id)
+                .join(Booking, Booking.id == Attempt.booking_id)
+                .join(ExamSession, ExamSession.id == Booking.session_id)
+                .where(ExamSession.centre_id.in_(allowed))
+            )
+        )
+    search = search.strip()
+    if search:
+        try:
+            query = query.where(Certificate.number == codes.parse_certificate_number(search))
+        except InvalidNumber:
+            fragment = search.upper().replace(" ", "")
+            query = query.where(Certificate.number.contains(fragment, autoescape=True))
+    return list(session.scalars(query.limit(limit)))
+
+
+def certificate_for_staff(session: Session, staff: User, number: str) -> Certificate:
+    """The certificate ``number`` when it belongs to a centre ``staff`` works for."""
+    certificate = certificate_by_number(session, number)
+    allowed = centre_ids_of(session, staff)
+    if allowed is not None:
+        attempt = session.get(Attempt, certificate.attempt_id)
+        booking = session.get(Booking, attempt.booking_id) if attempt.booking_id else None
+        if booking is None or booking.session.centre_id not in allowed:
+            raise NotFound(N_("No certificate matches this number."), code="certificate_not_found")
+    return certificate

@@ -9,10 +9,13 @@ from testing_center.web import (
     author,
     bookings,
     candidate,
+    certificates,
+    employer,
     media,
     operations,
     proctor,
     psychometrics,
+    staff_certificates,
     verify,
 )
 
@@ -27,3 +30,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(proctor.bp)
     app.register_blueprint(bookings.bp)
     app.register_blueprint(verify.bp)
+    app.register_blueprint(certificates.bp)
+    app.register_blueprint(employer.bp)
+    app.register_blueprint(staff_certificates.bp)

@@ -27,6 +27,7 @@ from testing_center.operations import services as ops
 from testing_center.operations.forms import RescheduleForm
 from testing_center.operations.models import Centre
 from testing_center.web import formatting
+from testing_center.web.certificates import certificates_of
 from testing_center.web.formatting import centre_time
 from testing_center.web.operations import act, flash_form_errors
 
@@ -166,7 +167,9 @@ def results():
     """Every attempt, practice and proctored; scores only once released."""
     locale = str(get_locale())
     rows = []
-    for attempt in reports.candidate_attempts(db.session, requester()):
+    attempts = reports.candidate_attempts(db.session, requester())
+    certificates = certificates_of([attempt.id for attempt in attempts])
+    for attempt in attempts:
         released = attempt.status != AttemptStatus.IN_PROGRESS and results_released(
             db.session, attempt
         )
@@ -174,6 +177,7 @@ def results():
             {
                 "attempt": attempt,
                 "result": attempt_result(attempt, blueprint_of(attempt), locale, released),
+                "certificates": certificates.get(attempt.id, []),
             }
         )
     return render_template("bookings/results.html", rows=rows)

@@ -21,6 +21,7 @@ from testing_center.attempts.services import (
 )
 from testing_center.clock import now
 from testing_center.extensions import db
+from testing_center.web.certificates import certificates_of
 
 bp = Blueprint("candidate", __name__)
 
@@ -73,7 +74,12 @@ def result(attempt_id: str):
     summary = attempt_result(
         attempt, blueprint, str(get_locale()), released=results_released(db.session, attempt)
     )
-    return render_template("candidate/result.html", result=summary, has_review=blueprint.review)
+    return render_template(
+        "candidate/result.html",
+        result=summary,
+        has_review=blueprint.review,
+        certificates=certificates_of([attempt.id]).get(attempt.id, []),
+    )
 
 
 @bp.route("/attempts/<attempt_id>/review")

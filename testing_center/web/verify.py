@@ -23,9 +23,12 @@ from testing_center.certification.models import Certificate, ShareLink
 from testing_center.clock import now
 from testing_center.errors import TooManyRequests
 from testing_center.extensions import db
+from testing_center.i18n import N_
 from testing_center.ratelimit import client_key, hit
+from testing_center.web.certificates import register_labels
 
 bp = Blueprint("verify", __name__, url_prefix="/verify")
+register_labels(bp)
 MAX_UPLOAD = 5 * 1024 * 1024
 
 
@@ -35,7 +38,9 @@ def within_limit() -> str:
     window = dt.timedelta(seconds=config["VERIFY_RATE_WINDOW_SECONDS"])
     if not hit(db.session, key, config["VERIFY_RATE_LIMIT"], window, now()):
         db.session.commit()
-        raise TooManyRequests("rate limited", code="rate_limited")
+        raise TooManyRequests(
+            N_("Too many verification requests; please wait a minute."), code="rate_limited"
+        )
     return key.split(":", 1)[1]
 
 
