@@ -842,8 +842,7 @@ def _response_matrix(responses: ResponseData | np.ndarray, params: _Params) -> n
         matrix = np.atleast_2d(np.asarray(responses, dtype=float))
     if matrix.ndim != 2 or matrix.shape[1] != len(items):
         raise ValueError(f"responses must have {len(items)} item columns")
-    observed = ~np.isnan(matrix)
-    if not np.all((matrix[observed] == 0) | (matrix[observed] == 1)):
+    if not np.all((matrix == 0) | (matrix == 1) | np.isnan(matrix)):
         raise ValueError("responses must be 1, 0 or NaN (not presented)")
     return matrix
 
@@ -861,11 +860,17 @@ def _patterns(matrix: np.ndarray) -> tuple[str, ...]:
 def _person_log_likelihood(
     matrix: np.ndarray, theta: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray
 ) -> np.ndarray:
-    """Log-likelihood of each person's responses at each theta: persons x thetas."""
+    """Log-likelihood of each person's responses at each theta: persons x thetas.
+
+    Written as right @ (log P - log Q) + presented @ log Q: one matrix product of floats
+    (a boolean operand would leave BLAS), and for complete data the second term is a
+    column sum.
+    """
     _, log_p, log_q = _log_probabilities(a[:, None] * (theta[None, :] - b[:, None]), c[:, None])
-    right = np.nan_to_num(matrix)
-    wrong = (~np.isnan(matrix)) & (matrix == 0)
-    return right @ log_p + wrong @ log_q
+    presented = ~np.isnan(matrix)
+    if presented.all():
+        return matrix @ (log_p - log_q) + log_q.sum(axis=0)
+    return np.where(presented, matrix, 0.0) @ (log_p - log_q) + presented.astype(float) @ log_q
 
 
 def _eap(
@@ -873,8 +878,10 @@ def _eap(
 ) -> tuple[np.ndarray, np.ndarray]:
     nodes, weights = _quadrature(points)
     theta = sd * nodes
-    log_posterior = _person_log_likelihood(matrix, theta, a, b, c) + np.log(weights)
-    posterior = np.exp(log_posterior - special.logsumexp(log_posterior, axis=1)[:, None])
+    posterior = _person_log_likelihood(matrix, theta, a, b, c) + np.log(weights)
+    posterior -= posterior.max(axis=1, keepdims=True)  # in place: persons x nodes is large
+    np.exp(posterior, out=posterior)
+    posterior /= posterior.sum(axis=1, keepdims=True)
     mean = posterior @ theta
     variance = posterior @ theta**2 - mean**2
     return mean, np.sqrt(np.maximum(variance, 0.0))
