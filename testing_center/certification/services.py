@@ -90,6 +90,14 @@ def pass_rule_texts(blueprint: Blueprint) -> tuple[str, str]:
     return english, japanese
 
 
+def reported_total(blueprint: Blueprint, result: dict) -> float:
+    """The total on the scale the certificate prints: the percentage for percent-correct
+    rules (SSW skills tests: "65% or more"), else the scaled total."""
+    if "min_percent" in blueprint.scoring.describe()["pass_rule"]:
+        return result.get("percent", 0.0)
+    return result.get("total", 0.0)
+
+
 def score_lines(blueprint: Blueprint, result: dict) -> tuple[ScoreLine, ...]:
     english, japanese = scoring_titles(blueprint, "en"), scoring_titles(blueprint, "ja")
     lines = []
@@ -143,7 +151,7 @@ def certificate_facts(
         exam_date=local_day,
         test_centre=f"{centre.name}, {centre.city}",
         sections=score_lines(blueprint, result),
-        total=result["total"],
+        total=reported_total(blueprint, result),
         scale_min=scale["min"],
         scale_max=scale["max"],
         passed=bool(result["passed"]),
@@ -511,7 +519,7 @@ def practice_pdf(session: Session, attempt: Attempt, now: dt.datetime) -> bytes:
             full_name=profile.full_name if profile else "",
             taken_on=(attempt.finished_at or now).date(),
             sections=score_lines(blueprint, result),
-            total=result.get("total", 0),
+            total=reported_total(blueprint, result),
             scale_min=scale["min"],
             scale_max=scale["max"],
             passed=bool(result.get("passed")),
