@@ -278,13 +278,23 @@ def add_first_items(session: Session, attempt: Attempt, blueprint: Blueprint) ->
 # ---- saving ------------------------------------------------------------------------------
 
 
-def gate(session: Session, attempt_id: str, attempt_item_id: int, section_code: str) -> Gate | None:
-    """Return the rules for a save to this item if its section is adaptive (else None)."""
-    definition = session.scalar(
-        select(ExamTemplate.definition)
-        .join(Attempt, Attempt.template_id == ExamTemplate.id)
-        .where(Attempt.id == attempt_id)
-    )
+def gate(
+    session: Session,
+    attempt_id: str,
+    attempt_item_id: int,
+    section_code: str,
+    definition: dict[str, Any] | None = None,
+) -> Gate | None:
+    """Return the rules for a save to this item if its section is adaptive (else None).
+
+    ``definition`` is the attempt's template document when the caller has read it.
+    """
+    if definition is None:
+        definition = session.scalar(
+            select(ExamTemplate.definition)
+            .join(Attempt, Attempt.template_id == ExamTemplate.id)
+            .where(Attempt.id == attempt_id)
+        )
     if not any("adaptive" in section for section in definition.get("sections", [])):
         return None  # a fixed form: no need to parse the blueprint on every save
     blueprint = parse_blueprint(definition)

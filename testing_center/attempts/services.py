@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, selectinload, undefer
 from exam_templates.blueprint import Blueprint, parse_blueprint
 from exam_templates.models import ExamTemplate
 from exam_templates.services import build_form, current_templates
+from item_bank.errors import InvalidResponse
 from item_bank.models import ItemVersion, Media
 from item_bank.types import ITEM_TYPES
 from scoring.grading import ResponseToGrade, grade_responses
@@ -240,6 +241,9 @@ def owned_attempt(session: Session, attempt_id: str, user: User) -> Attempt:
             selectinload(Attempt.plays),
             selectinload(Attempt.sections),
         )
+        # Objects already in the session (a start that just wrote the form) are loaded
+        # afresh with the options above, instead of one lazy query per item.
+        .execution_options(populate_existing=True)
     )
     if attempt is None:
         raise NotFound(N_("There is no such attempt."), code="attempt_not_found")
@@ -362,29 +366,43 @@ def save_response(
     The attempt row is read with a shared lock (PostgreSQL ``FOR SHARE``), so a save
     and a finish of the same attempt cannot interleave: either the save lands before
     the finish scores, or it sees the attempt closed and is refused.
+
+    Three statements when the save is written (issue 8): the token, this read, and
+    the conditional UPDATE, which itself checks that attempt and section are open and
+    returns what it stored; why a save was refused is looked up only when it was.
     """
     row = session.execute(
-        select(AttemptItem.id, AttemptItem.section_code, ItemVersion.content, ItemVersion.item_type)
+        select(
+            AttemptItem.id,
+            AttemptItem.section_code,
+            ItemVersion.content,
+            ItemVersion.item_type,
+            ExamTemplate.definition,
+        )
         .select_from(Attempt)
         .join(AttemptItem, AttemptItem.attempt_id == Attempt.id)
         .join(ItemVersion, ItemVersion.id == AttemptItem.item_version_id)
+        .join(ExamTemplate, ExamTemplate.id == Attempt.template_id)
         .where(Attempt.id == attempt_id, Attempt.user_id == user.id, AttemptItem.ref == item_ref)
         .with_for_update(read=True, of=Attempt)
     ).one_or_none()
     if row is None:
         owned_attempt(session, attempt_id, user)  # raises when the attempt is not theirs
         raise NotFound(N_("This attempt has no item with this reference."), code="item_not_found")
-    attempt_item_id, section_code, content, item_type = row
-    check_still_open(session, attempt_id, section_code, now)
+    attempt_item_id, section_code, content, item_type, definition = row
     if value in ("", [], {}):
         value = None  # an emptied answer is no answer
     if value is not None:
-        ITEM_TYPES[item_type].check_response(content, value)
+        try:
+            ITEM_TYPES[item_type].check_response(content, value)
+        except InvalidResponse:
+            check_still_open(session, attempt_id, section_code, now)  # closed comes first
+            raise
     values: dict[str, Any] = {"value": value, "client_seq": client_seq, "saved_at": now}
     if flagged is not None:
         values["is_flagged"] = flagged
-    gate = adaptive.gate(session, attempt_id, attempt_item_id, section_code)
-    written = session.execute(
+    gate = adaptive.gate(session, attempt_id, attempt_item_id, section_code, definition)
+    stored = session.execute(
         update(Response)
         .where(
             Response.attempt_item_id == attempt_item_id,
@@ -394,18 +412,20 @@ def save_response(
             adaptive.answer_open(gate),
         )
         .values(**values)
+        .returning(Response.value, Response.client_seq, Response.is_flagged, Response.saved_at)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    ).one_or_none()
+    written = stored is not None
     if not written:
         check_still_open(session, attempt_id, section_code, now)
-    stored = session.execute(
-        select(Response.value, Response.client_seq, Response.is_flagged, Response.saved_at).where(
-            Response.attempt_item_id == attempt_item_id
-        )
-    ).one()
+        stored = session.execute(
+            select(
+                Response.value, Response.client_seq, Response.is_flagged, Response.saved_at
+            ).where(Response.attempt_item_id == attempt_item_id)
+        ).one()
     ack = SaveAck(
         item_ref=item_ref,
-        accepted=bool(written) or is_same_save(stored, client_seq, value, flagged),
+        accepted=written or is_same_save(stored, client_seq, value, flagged),
         client_seq=stored.client_seq,
         response=stored.value,
         flagged=stored.is_flagged,
