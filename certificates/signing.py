@@ -254,9 +254,14 @@ class Key:
 
 
 def generate_key(now: dt.datetime, lifetime: dt.timedelta = DEFAULT_KEY_LIFETIME) -> Key:
-    """A new key that may sign from ``now`` for ``lifetime``."""
+    """A new key that may sign from ``now`` (the start of its second) for ``lifetime``.
+
+    Tokens state their issue time in whole seconds (``iat``), so a key whose window
+    began mid-second could not sign a token issued in that same second.
+    """
     _require_aware(now, "now")
-    return Key.from_private(Ed25519PrivateKey.generate(), now, now + lifetime)
+    start = now.replace(microsecond=0)
+    return Key.from_private(Ed25519PrivateKey.generate(), start, start + lifetime)
 
 
 def key_from_pem(

@@ -15,6 +15,7 @@ from argon2 import PasswordHasher
 from flask import Flask, Response
 from flask_babel import get_locale
 from sqlalchemy import event
+from werkzeug.routing import IntegerConverter
 
 from testing_center import clock, errors
 from testing_center.config import build_config, instance_path_from
@@ -103,9 +104,22 @@ def set_security_headers(response: Response) -> Response:
     return response
 
 
+class RowIdConverter(IntegerConverter):
+    """``<int:...>`` in paths holds a row id: at most the largest database INTEGER, so a
+    longer number is a plain 404 rather than an overflow inside the database (a 500)."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ROW_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
+MAX_ROW_ID = 2**31 - 1
+
+
 def init_routes(app: Flask) -> None:
     from testing_center import api, web
 
+    app.url_map.converters["int"] = RowIdConverter
     api.init_app(app)
     web.init_app(app)
 

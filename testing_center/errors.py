@@ -27,6 +27,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext
+from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from exam_templates.errors import AssemblyError, InvalidTemplate
@@ -158,6 +159,40 @@ def handle_unexpected(error: Exception) -> Response:
     return error_response(500, "internal_error", "An internal error occurred.")
 
 
+DATABASE_RETRY_AFTER_SECONDS = 2
+
+
+def database_unavailable(error: DBAPIError) -> bool:
+    """Whether the database could not be reached or could not serve the request now (a
+    lost or refused connection, a server shutting down or starting up, SQLite's lock),
+    as opposed to a fault of the statement (which stays a 500)."""
+    if error.connection_invalidated:
+        return True
+    if not isinstance(error, OperationalError):
+        return False
+    if type(error.orig).__module__.startswith("sqlite3"):  # "no such table" is ours
+        return "locked" in str(error.orig) or "busy" in str(error.orig)
+    return True
+
+
+def handle_database_error(error: DBAPIError) -> Response:
+    """A database that cannot be reached (restart, failover, network) answers 503 with
+    Retry-After, which clients and the exam page retry; other database errors are 500.
+
+    A save is safe to retry: its ``client_seq`` makes a repeat of a stored save a no-op.
+    """
+    if not database_unavailable(error):
+        return handle_unexpected(error)
+    current_app.logger.warning(
+        "database unavailable on %s %s: %s", request.method, request.path, type(error.orig).__name__
+    )
+    response = error_response(
+        503, "database_unavailable", "The service is briefly unavailable; try again."
+    )
+    response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
+
+
 TEXT_BODIES = {
     "application/json": (b"\x00", b"\\u0000"),
     "application/x-www-form-urlencoded": (b"\x00", b"%00"),
@@ -187,4 +222,5 @@ def init_app(app: Flask) -> None:
     for error_class in DOMAIN_STATUS:
         app.register_error_handler(error_class, handle_domain_error)
     app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(DBAPIError, handle_database_error)
     app.register_error_handler(Exception, handle_unexpected)

@@ -205,9 +205,10 @@ def certificate_photo(query, number):
 @blp.doc(security=SECURITY)
 def revoke(data, number):
     """Revoke a certificate (misconduct found later, ...); the holder is notified."""
+    found = certs.certificate_for_staff(db.session, requester(), number)  # their centres only
     certificate = certs.revoke(
         db.session,
-        number=number,
+        number=found.number,
         category=data["category"],
         reason=data["reason"],
         actor=requester(),

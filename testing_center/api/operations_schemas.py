@@ -103,7 +103,7 @@ class BookingSchema(Schema):
 
 
 class RescheduleSchema(Schema):
-    session_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    session_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**31 - 1))
 
 
 class CheckInSchema(Schema):
