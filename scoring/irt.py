@@ -589,9 +589,7 @@ class _Calibrator:
         hessian = np.empty((2 * j, 2 * j))
         for s_index, s_power in enumerate((1, 0)):
             for t_index, t_power in enumerate((1, 0)):
-                block = cross[s_power + t_power] - mean_scores[s_index].T @ weighted_scores[
-                    t_index
-                ]
+                block = cross[s_power + t_power] - mean_scores[s_index].T @ weighted_scores[t_index]
                 block[np.diag_indices(j)] += curvature[s_power + t_power]
                 hessian[s_index * j : (s_index + 1) * j, t_index * j : (t_index + 1) * j] = block
         return (hessian + hessian.T) / 2
