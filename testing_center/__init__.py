@@ -20,6 +20,7 @@ from werkzeug.routing import IntegerConverter
 from testing_center import clock, errors
 from testing_center.config import build_config, instance_path_from
 from testing_center.extensions import babel, csrf, db, login_manager, migrate
+from testing_center.privacy import logs
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -32,6 +33,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     init_interface(app)
     clock.init_app(app, app.config.get("CLOCK", clock.system_clock))
     errors.init_app(app)
+    logs.init_app(app)
     init_routes(app)
     init_cli(app)
     return app

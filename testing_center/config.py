@@ -64,6 +64,17 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_FAILURES_PER_CLIENT": 30,
     "LOGIN_WINDOW_SECONDS": 15 * 60,
     "REMINDER_HOURS_BEFORE": 48,
+    # personal data: days after which the scheduler erases practice answers, photos that
+    # are on no certificate, and the certificate verification log (at least 1 each)
+    "RETENTION_PRACTICE_DAYS": 365,
+    "RETENTION_PHOTOS_DAYS": 180,
+    "RETENTION_VERIFICATION_LOG_DAYS": 365,
+    # fraud report: photo hashes this many bits apart count as one photo; answer
+    # similarity and pass rates flagged below this p-value; sessions (and centres) of
+    # fewer finished attempts are not tested for their pass rate
+    "FRAUD_PHOTO_MAX_DISTANCE": 6,
+    "FRAUD_ALPHA": 0.001,
+    "FRAUD_MIN_ATTEMPTS": 10,
 }
 
 ENVIRONMENT_VARIABLES = {
@@ -85,7 +96,15 @@ ENVIRONMENT_VARIABLES = {
     "PUBLIC_BASE_URL": ("PUBLIC_BASE_URL", str),
     "CERTIFICATE_KEYS_PEM": ("CERTIFICATE_KEYS_PEM", str),
     "VERIFY_RATE_LIMIT": ("VERIFY_RATE_LIMIT", int),
+    "RETENTION_PRACTICE_DAYS": ("RETENTION_PRACTICE_DAYS", int),
+    "RETENTION_PHOTOS_DAYS": ("RETENTION_PHOTOS_DAYS", int),
+    "RETENTION_VERIFICATION_LOG_DAYS": ("RETENTION_VERIFICATION_LOG_DAYS", int),
 }
+RETENTION_SETTINGS = (
+    "RETENTION_PRACTICE_DAYS",
+    "RETENTION_PHOTOS_DAYS",
+    "RETENTION_VERIFICATION_LOG_DAYS",
+)
 
 
 def database_uri(url: str) -> str:
@@ -125,6 +144,9 @@ def build_config(
     config = {**DEFAULTS, **from_environment(environ), **(test_config or {})}
     if config["ENV_NAME"] not in ENVIRONMENTS:
         raise ConfigError(f"TESTING_CENTER_ENV must be one of {ENVIRONMENTS}")
+    for name in RETENTION_SETTINGS:
+        if not isinstance(config[name], int) or config[name] < 1:
+            raise ConfigError(f"{name} must be a whole number of days, at least 1")
     production = config["ENV_NAME"] == "production"
     if production:
         key = config.get("SECRET_KEY") or ""

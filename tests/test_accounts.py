@@ -154,7 +154,7 @@ def test_disabled_account_cannot_get_token(client, app, make_candidate):
 
 def test_web_register_signs_in_and_shows_catalogue(client, seeded):
     """Registering through the page signs the candidate in and opens the catalogue."""
-    form = {**GOOD, "confirm": GOOD["password"]}
+    form = {**GOOD, "confirm": GOOD["password"], "consent": "y"}
     response = client.post("/register", data=form, follow_redirects=True)
     assert response.status_code == 200
     assert "JFT-Basic" in response.get_data(as_text=True)

@@ -540,6 +540,7 @@ def test_scheduler_once_prints_what_each_sweep_did(app, runner, clock, make_sess
         "send_reminders: 0",
         "expire_holds: 0",
         "prune_rate_counters: 0",
+        "apply_retention: 0",
         "send_mail: 0",
     ]
     assert session_row(app, session_id).status == "open"

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, EmailField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, Email, EqualTo, Length
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TelField,
+)
+from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
 
 from testing_center.accounts.services import (
     MAX_PASSWORD_LENGTH,
@@ -48,4 +56,12 @@ class RegisterForm(FlaskForm):
     )
     id_document_number = StringField(
         _l("ID document (passport) number"), validators=[DataRequired(), Length(min=5, max=40)]
+    )
+    phone_number = TelField(
+        _l("Phone number with country code (optional)"),
+        validators=[Optional(), Length(max=32)],
+    )
+    consent = BooleanField(
+        _l("I have read how my personal data is used and I agree."),
+        validators=[DataRequired(_l("You can register only if you agree."))],
     )

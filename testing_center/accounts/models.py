@@ -44,6 +44,9 @@ class User(UserMixin, Base):
     # Part of every login session's id: changing it ends all sessions (sign-out, and later
     # password change), which a cookie-only session cannot do by itself.
     session_token: Mapped[str] = mapped_column(String(32), default=new_session_token)
+    # set when the candidate had their personal data erased: the account is a tombstone
+    # (disabled, e-mail scrambled) kept only so results and certificates stay verifiable
+    erased_at: Mapped[dt.datetime | None]
 
     profile: Mapped[CandidateProfile | None] = relationship(back_populates="user")
 
@@ -70,6 +73,12 @@ class CandidateProfile(Base):
     date_of_birth: Mapped[dt.date]
     nationality: Mapped[str] = mapped_column(String(2))
     id_document_number: Mapped[str] = mapped_column(String(32), index=True)
+    # optional, E.164 (+998901234567): compared across accounts by the fraud report
+    phone_number: Mapped[str | None] = mapped_column(String(16), index=True)
+    # the version of the consent text accepted at registration, and when (None: the
+    # account was created through the API without it)
+    consent_version: Mapped[str | None] = mapped_column(String(16))
+    consented_at: Mapped[dt.datetime | None]
 
     user: Mapped[User] = relationship(back_populates="profile")
 

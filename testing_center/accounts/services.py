@@ -21,6 +21,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from testing_center.accounts.consent import CONSENT_VERSION
 from testing_center.accounts.models import (
     ApiToken,
     CandidateProfile,
@@ -34,6 +35,8 @@ from testing_center.i18n import N_
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 128
 ID_DOCUMENT_PATTERN = re.compile(r"^[A-Z0-9]{5,32}$")
+# E.164: a plus, a country code that does not start with 0, at most 15 digits in all
+PHONE_PATTERN = re.compile(r"^\+[1-9][0-9]{7,14}$")
 
 
 @functools.cache
@@ -52,6 +55,8 @@ class CandidateDetails:
     date_of_birth: dt.date
     nationality: str
     id_document_number: str
+    phone_number: str | None = None
+    consent: bool = False  # the candidate accepted the consent text (``CONSENT_VERSION``)
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,25 @@ def normalize_email(email: str) -> str:
 def normalize_id_document(number: str) -> str:
     """Upper-case and drop spaces and dashes, as ID numbers are typed in many ways."""
     return re.sub(r"[\s-]", "", number).upper()
+
+
+def normalize_phone(number: str) -> str:
+    """Drop spaces, dashes, dots and brackets, and read a leading 00 as +."""
+    digits = re.sub(r"[\s\-.()]", "", number)
+    return "+" + digits[2:] if digits.startswith("00") else digits
+
+
+def check_phone(number: str | None) -> str | None:
+    """Return the phone number in E.164 form (None when not given), or raise ``InvalidInput``."""
+    if number is None or not number.strip():
+        return None
+    phone = normalize_phone(number)
+    if not PHONE_PATTERN.match(phone):
+        raise InvalidInput(
+            N_("Enter the phone number with its country code, such as +998 90 123 45 67."),
+            code="invalid_phone",
+        )
+    return phone
 
 
 def check_password_rules(password: str, email: str) -> None:
@@ -112,7 +136,14 @@ def check_candidate_details(details: CandidateDetails, today: dt.date) -> Candid
             code="invalid_id_document",
         )
     return CandidateDetails(
-        email, details.password, full_name, details.date_of_birth, nationality, document
+        email,
+        details.password,
+        full_name,
+        details.date_of_birth,
+        nationality,
+        document,
+        check_phone(details.phone_number),
+        details.consent,
     )
 
 
@@ -157,6 +188,9 @@ def register_candidate(session: Session, details: CandidateDetails, now: dt.date
         date_of_birth=details.date_of_birth,
         nationality=details.nationality,
         id_document_number=details.id_document_number,
+        phone_number=details.phone_number,
+        consent_version=CONSENT_VERSION if details.consent else None,
+        consented_at=now if details.consent else None,
     )
     session.flush()
     return user

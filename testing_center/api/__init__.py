@@ -11,7 +11,16 @@ from flask import Flask, request
 from flask_smorest import Api
 from werkzeug.exceptions import UnsupportedMediaType
 
-from testing_center.api import attempts, auth, certificates, exams, health, operations
+from testing_center.api import (
+    attempts,
+    auth,
+    certificates,
+    exams,
+    health,
+    operations,
+    privacy,
+    reports,
+)
 from testing_center.api.schemas import ErrorSchema
 from testing_center.extensions import csrf
 
@@ -43,6 +52,8 @@ def init_app(app: Flask) -> None:
         attempts.blp,
         operations.blp,
         certificates.blp,
+        privacy.blp,
+        reports.blp,
     ):
         # Bearer clients cannot be forged cross-site; cookie sessions are checked in
         # testing_center.access.requester, which demands the CSRF header for them.

@@ -6,6 +6,7 @@ from flask import current_app
 from flask_smorest import Blueprint
 
 from testing_center.access import requester, require_roles
+from testing_center.accounts.consent import CONSENT_VERSION, consent_sections
 from testing_center.accounts.services import (
     CandidateDetails,
     change_password,
@@ -14,6 +15,7 @@ from testing_center.accounts.services import (
 )
 from testing_center.accounts.throttle import sign_in
 from testing_center.api.schemas import (
+    ConsentSchema,
     ErrorSchema,
     PasswordChangeSchema,
     RegisterSchema,
@@ -33,10 +35,18 @@ blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Accoun
 @blp.alt_response(409, schema=ErrorSchema, description="The e-mail address is taken")
 @blp.alt_response(422, schema=ErrorSchema, description="A field breaks a rule")
 def register(data):
-    """Create a candidate account (name exactly as on the ID document)."""
+    """Create a candidate account (name exactly as on the ID document); ``consent: true``
+    records that the candidate accepted the consent text (``GET /api/v1/auth/consent``)."""
     user = register_candidate(db.session, CandidateDetails(**data), now())
     db.session.commit()
     return user
+
+
+@blp.route("/consent", methods=["GET"])
+@blp.response(200, ConsentSchema)
+def consent():
+    """The consent text to show before registering (in the Accept-Language language)."""
+    return {"version": CONSENT_VERSION, "sections": consent_sections(current_app.config)}
 
 
 @blp.route("/token", methods=["POST"])

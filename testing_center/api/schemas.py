@@ -41,6 +41,28 @@ class RegisterSchema(Schema):
         metadata={"description": "ISO 3166-1 alpha-2, e.g. UZ"},
     )
     id_document_number = fields.String(required=True, validate=validate.Length(min=5, max=40))
+    phone_number = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=32),
+        metadata={"description": "Optional, with the country code: +998901234567"},
+    )
+    consent = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "True when the candidate accepted the consent text of "
+            "GET /api/v1/auth/consent; its version and time are recorded"
+        },
+    )
+
+
+class ConsentSectionSchema(Schema):
+    heading = fields.String()
+    text = fields.String()
+
+
+class ConsentSchema(Schema):
+    version = fields.String(metadata={"description": "Recorded with the profile on consent"})
+    sections = fields.List(fields.Nested(ConsentSectionSchema))
 
 
 class UserSchema(Schema):

@@ -180,6 +180,9 @@ class CandidatePhoto(Base):
     data: Mapped[bytes] = deferred(mapped_column(LargeBinary))
     taken_at: Mapped[dt.datetime]
     taken_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # 64-bit difference hash as 16 hex digits: the fraud report finds the same face
+    # photo on several accounts by it (``testing_center.operations.imagehash``)
+    image_hash: Mapped[str | None] = mapped_column(String(16), index=True)
 
 
 class TimeExtension(Base):

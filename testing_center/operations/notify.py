@@ -89,8 +89,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
 
 def queue_notification(
     session: Session, user: User, kind: str, now: dt.datetime, **params: Any
-) -> Notification:
-    """Write a notice for ``user`` in their language; the scheduler sends it."""
+) -> Notification | None:
+    """Write a notice for ``user`` in their language; the scheduler sends it. An erased
+    account has no address left and gets nothing."""
+    if user.erased_at is not None:
+        return None
     subject, body = MESSAGES[kind]
     with force_locale(user.locale or current_app.config["LANGUAGES"][0]):
         notice = Notification(

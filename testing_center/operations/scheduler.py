@@ -49,6 +49,7 @@ from testing_center.operations.models import (
     SessionStatus,
 )
 from testing_center.operations.notify import configured_sender, queue_notification, send_pending
+from testing_center.privacy import retention
 from testing_center.ratelimit import prune
 
 logger = logging.getLogger(__name__)
@@ -313,6 +314,12 @@ def prune_rate_counters(session: Session, now: dt.datetime) -> int:
     return prune(session, now)
 
 
+def apply_retention(session: Session, now: dt.datetime) -> int:
+    """Erase practice answers, photos and verification-log rows past their retention
+    periods (``RETENTION_*_DAYS``), one item per transaction."""
+    return retention.apply_retention(session, now, each_item)
+
+
 SWEEPS: dict[str, Sweep] = {
     "open_sessions": open_sessions,
     "finish_attempts": finish_attempts,
@@ -323,6 +330,7 @@ SWEEPS: dict[str, Sweep] = {
     "send_reminders": send_reminders,
     "expire_holds": expire_holds,
     "prune_rate_counters": prune_rate_counters,
+    "apply_retention": apply_retention,
     "send_mail": send_mail,
 }
 

@@ -27,6 +27,7 @@ from testing_center.errors import Conflict, Forbidden, InvalidInput, NotFound
 from testing_center.i18n import N_
 from testing_center.operations import audit
 from testing_center.operations.calendar import booking_closes_at
+from testing_center.operations.imagehash import difference_hash
 from testing_center.operations.models import (
     ACTIVE_BOOKING,
     Booking,
@@ -666,7 +667,8 @@ def hold_seat(
         entity="booking",
         entity_id=booking.admission_number,
         now=now,
-        after={"candidate": candidate.email, "expires": booking.hold_expires_at.isoformat()},
+        # the account id, not the e-mail: an erased account leaves no address behind
+        after={"candidate_id": candidate.id, "expires": booking.hold_expires_at.isoformat()},
     )
     return booking
 
@@ -810,14 +812,16 @@ def check_in(
             code="id_mismatch",
         )
     if photo is not None:
+        cleaned = clean_photo(photo)
         session.add(
             CandidatePhoto(
                 user_id=booking.user_id,
                 booking_id=booking.id,
                 mime_type="image/jpeg",
-                data=clean_photo(photo),
+                data=cleaned,
                 taken_at=now,
                 taken_by_id=actor.id,
+                image_hash=difference_hash(cleaned),
             )
         )
     booking.status = BookingStatus.CHECKED_IN

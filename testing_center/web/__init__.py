@@ -11,8 +11,10 @@ from testing_center.web import (
     candidate,
     certificates,
     employer,
+    fraud,
     media,
     operations,
+    privacy,
     proctor,
     psychometrics,
     staff_certificates,
@@ -30,6 +32,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(proctor.bp)
     app.register_blueprint(bookings.bp)
     app.register_blueprint(verify.bp)
+    app.register_blueprint(privacy.bp)
+    app.register_blueprint(fraud.bp)
     app.register_blueprint(certificates.bp)
     app.register_blueprint(employer.bp)
     app.register_blueprint(staff_certificates.bp)

@@ -17,6 +17,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
+from testing_center.accounts.consent import consent_sections
 from testing_center.accounts.forms import LoginForm, RegisterForm
 from testing_center.accounts.models import User
 from testing_center.accounts.services import (
@@ -69,19 +70,27 @@ def register():
             date_of_birth=form.date_of_birth.data,
             nationality=form.nationality.data,
             id_document_number=form.id_document_number.data,
+            phone_number=form.phone_number.data,
+            consent=form.consent.data,
         )
         try:
             user = register_candidate(db.session, details, now())
         except AppError as error:
             db.session.rollback()
             flash(error.translated(), "error")
-            return render_template("auth/register.html", form=form), error.status
+            return register_page(form, error.status)
         start_session(user)
         db.session.commit()
         flash(_("Your account is ready."), "info")
         return redirect(url_for("candidate.catalogue"))
-    status = 422 if form.errors else 200
-    return render_template("auth/register.html", form=form), status
+    return register_page(form, 422 if form.errors else 200)
+
+
+def register_page(form: RegisterForm, status: int):
+    """The registration form with the consent text it asks the candidate to accept."""
+    return render_template(
+        "auth/register.html", form=form, consent=consent_sections(current_app.config)
+    ), status
 
 
 def start_session(user: User) -> None:

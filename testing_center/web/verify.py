@@ -15,6 +15,7 @@ import io
 
 from flask import Blueprint, abort, current_app, render_template, request, send_file
 from flask_babel import gettext as _
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 
 from certificates import verify as offline
@@ -30,6 +31,7 @@ from testing_center.web.certificates import register_labels
 bp = Blueprint("verify", __name__, url_prefix="/verify")
 register_labels(bp)
 MAX_UPLOAD = 5 * 1024 * 1024
+PHOTO_GRANT_SECONDS = 600
 
 
 def within_limit() -> str:
@@ -109,22 +111,38 @@ def verify_form():
         return page(404, not_found=True, number=number)
     return page(
         result=certs.status_payload(db.session, certificate),
-        photo_number=certificate.number if certificate.photo_id else None,
-        photo_born=born.isoformat(),
+        photo_grant=photo_grant(certificate.number) if certificate.photo_id else None,
     )
+
+
+def grants() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt="verify-photo")
+
+
+def photo_grant(number: str) -> str:
+    """A signed, short-lived grant to see one certificate's photo, for the page that just
+    checked its number and date of birth: the photo's URL then carries no date of birth."""
+    return grants().dumps(number)
 
 
 @bp.route("/photo")
 def photo():
-    """The holder's photo for a verifier holding a valid token (the QR code)."""
-    token = request.args.get("t", "")
+    """The holder's photo for a verifier holding a valid token (the QR code) or a grant
+    from a successful check by number and date of birth (``g``, valid 10 minutes)."""
     moment = now()
-    checked = offline.verify_document(token, certs.key_ring(moment).jwks(), moment)
-    if checked.status != "valid":
-        abort(404)
-    certificate = db.session.scalar(
-        select(Certificate).where(Certificate.number == checked.claims.number)
-    )
+    if request.args.get("g"):
+        try:
+            number = grants().loads(request.args["g"], max_age=PHOTO_GRANT_SECONDS)
+        except BadSignature:
+            abort(404)
+    else:
+        checked = offline.verify_document(
+            request.args.get("t", ""), certs.key_ring(moment).jwks(), moment
+        )
+        if checked.status != "valid":
+            abort(404)
+        number = checked.claims.number
+    certificate = db.session.scalar(select(Certificate).where(Certificate.number == number))
     data = certs.certificate_photo(db.session, certificate) if certificate else None
     if data is None:
         abort(404)
