@@ -8,16 +8,17 @@ and a CSRF header instead. ``requester()`` resolves either into a user, and
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import current_app, g, request
+from flask import current_app, g, request, session
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
 from testing_center.accounts.models import Role, User
-from testing_center.accounts.services import user_for_token
+from testing_center.accounts.services import token_issued_at, user_for_token
 from testing_center.clock import now
 from testing_center.errors import Forbidden, Unauthenticated
 from testing_center.extensions import csrf, db
@@ -84,3 +85,36 @@ def require_roles(*roles: Role) -> Callable[[F], F]:
         return guarded  # type: ignore[return-value]
 
     return decorate
+
+
+def signed_in_at() -> dt.datetime | None:
+    """When the requester last gave their password: the token's issue time, or the
+    moment the page session signed in."""
+    token = bearer_token()
+    if token:
+        return token_issued_at(db.session, token)
+    stamp = session.get("signed_in_at")
+    return dt.datetime.fromisoformat(stamp) if stamp else None
+
+
+def check_recent_sign_in() -> None:
+    """Refuse an action that cannot be undone (revoking a certificate, applying a
+    re-scoring, cancelling a session) unless the password was given within
+    ``REAUTH_SECONDS``, so a session left open on a test-centre computer cannot do it."""
+    at = signed_in_at()
+    limit = dt.timedelta(seconds=current_app.config["REAUTH_SECONDS"])
+    if at is None or now() - at > limit:
+        raise Unauthenticated(
+            N_("Sign in again to confirm this action."), code="reauthentication_required"
+        )
+
+
+def require_recent_sign_in(view: F) -> F:
+    """Guard a view with ``check_recent_sign_in``."""
+
+    @functools.wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        check_recent_sign_in()
+        return view(*args, **kwargs)
+
+    return guarded  # type: ignore[return-value]

@@ -63,6 +63,8 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_FAILURES_PER_ACCOUNT": 5,
     "LOGIN_FAILURES_PER_CLIENT": 30,
     "LOGIN_WINDOW_SECONDS": 15 * 60,
+    # irreversible staff actions need the password given this recently
+    "REAUTH_SECONDS": 15 * 60,
     "REMINDER_HOURS_BEFORE": 48,
     # personal data: days after which the scheduler erases practice answers, photos that
     # are on no certificate, and the certificate verification log (at least 1 each)

@@ -118,7 +118,7 @@ def test_released_result_gets_a_certificate_that_verifies(app, client, clock, si
     jwks = client.get("/api/v1/certificates/keys").json
     checked = verify_document(pdf.data, jwks, clock())
     assert checked.is_valid and checked.claims.number == number
-    assert checked.claims.total == result["total"]
+    assert checked.claims.total == result["percent"]  # a percent-correct exam: 0-100
     with app.app_context():  # issuing again changes nothing
         run_cycle(db.session, clock)
         assert db.session.scalar(select(func.count()).select_from(Certificate)) == 1
@@ -173,7 +173,7 @@ def test_verification_is_rate_limited(app, client, clock, sit):
     assert again.status_code == 404
 
 
-def test_revoked_certificate_shows_revoked(app, client, clock, sit, world):
+def test_revoked_certificate_shows_revoked(app, client, clock, sit, world, auth_headers):
     headers, _attempt_id, session_id = sit()
     release(app, clock, session_id)
     with app.app_context():
@@ -184,10 +184,17 @@ def test_revoked_certificate_shows_revoked(app, client, clock, sit, world):
         headers=headers,
     )
     assert refused.status_code == 403
-    revoked = client.post(
+    stale = client.post(  # the operator signed in a week ago: give the password again
         f"/api/v1/certificates/{number}/revoke",
         json={"category": "misconduct", "reason": "impersonation found on video"},
         headers=world["headers"]["operator"],
+    )
+    assert stale.status_code == 401
+    assert stale.json["error"]["code"] == "reauthentication_required"
+    revoked = client.post(
+        f"/api/v1/certificates/{number}/revoke",
+        json={"category": "misconduct", "reason": "impersonation found on video"},
+        headers=auth_headers(world["operator"]),
     )
     assert revoked.status_code == 200 and revoked.json["status"] == "revoked"
     shown = client.get(f"/api/v1/certificates/{number}", query_string={"date_of_birth": BORN}).json

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from testing_center.accounts.models import Role
+
 from .conftest import PASSWORD
 
 
@@ -70,3 +72,15 @@ def test_password_change_revokes_tokens_and_sessions(app, client, make_candidate
     assert browser.get("/exams").status_code in (302, 401)
     assert token(client, candidate.email, PASSWORD).status_code == 401
     assert token(client, candidate.email, "a-new-secret-2026").status_code == 200
+
+
+def test_irreversible_staff_actions_need_a_recent_sign_in(app, client, clock, make_staff, seeded):
+    """A page session left open on a centre computer cannot apply a re-scoring."""
+    operator = make_staff(Role.OPERATOR)
+    client.post("/login", data={"email": operator.email, "password": PASSWORD})
+    clock.advance(minutes=16)
+    stale = client.post("/staff/psychometrics/jft-basic/rescore", data={"reason": "fix"})
+    assert stale.status_code == 302 and "/login" in stale.headers["Location"]
+    client.post("/login", data={"email": operator.email, "password": PASSWORD})
+    fresh = client.post("/staff/psychometrics/jft-basic/rescore", data={"reason": "fix"})
+    assert fresh.status_code == 302 and "/login" not in fresh.headers["Location"]

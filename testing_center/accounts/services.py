@@ -253,6 +253,13 @@ def issue_token(session: Session, user: User, now: dt.datetime, ttl_seconds: int
     return IssuedToken(token, expires_at)
 
 
+def token_issued_at(session: Session, token: str) -> dt.datetime | None:
+    """When a bearer token was issued: the moment its holder last proved the password."""
+    return session.scalar(
+        select(ApiToken.created_at).where(ApiToken.token_hash == token_digest(token))
+    )
+
+
 def user_for_token(session: Session, token: str, now: dt.datetime) -> User | None:
     """Return the enabled user a live token belongs to, or None."""
     row = session.execute(

@@ -16,7 +16,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from testing_center.access import requester, require_roles
+from testing_center.access import requester, require_recent_sign_in, require_roles
 from testing_center.accounts.models import Role
 from testing_center.api.schemas import ErrorSchema
 from testing_center.attempts.models import AttemptStatus
@@ -200,6 +200,7 @@ def certificate_photo(query, number):
 
 @blp.route("/certificates/<number>/revoke", methods=["POST"])
 @require_roles(Role.OPERATOR, Role.ADMIN)
+@require_recent_sign_in
 @blp.arguments(RevokeSchema)
 @blp.response(200, CertificateStatusSchema)
 @blp.doc(security=SECURITY)

@@ -18,7 +18,7 @@ from flask import Response, current_app, send_file
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from testing_center.access import requester, require_roles
+from testing_center.access import requester, require_recent_sign_in, require_roles
 from testing_center.accounts.models import CandidateProfile, Role, User
 from testing_center.api.operations_schemas import (
     BookingSchema,
@@ -255,6 +255,7 @@ def publish_session(session_id):
 
 @blp.route("/sessions/<int:session_id>/cancel", methods=["POST"])
 @require_roles(*OPERATORS)
+@require_recent_sign_in
 @blp.arguments(ReasonSchema)
 @blp.response(200, CountSchema)
 @blp.alt_response(409, schema=ErrorSchema, description="Already open, closed or cancelled")

@@ -100,6 +100,7 @@ def start_session(user: User) -> None:
     if locale:
         session["locale"] = locale
         user.locale = locale
+    session["signed_in_at"] = now().isoformat()
     login_user(user)
 
 

@@ -18,7 +18,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 
-from testing_center.access import require_roles
+from testing_center.access import require_recent_sign_in, require_roles
 from testing_center.accounts.models import Role, User
 from testing_center.clock import now
 from testing_center.errors import AppError, InvalidInput
@@ -284,6 +284,7 @@ def publish(session_id: int):
 
 @bp.route("/sessions/<int:session_id>/cancel", methods=["POST"])
 @require_roles(*OPERATORS)
+@require_recent_sign_in
 def cancel(session_id: int):
     exam_session = session_or_404(session_id)
     form = ReasonForm(prefix="cancel")

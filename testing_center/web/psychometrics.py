@@ -20,7 +20,7 @@ from exam_templates.models import ExamTemplate
 from scoring.analysis import prorated_totals
 from scoring.irt import MODELS, parameters_from_document
 from scoring.plots import item_characteristic_curves, score_distribution, test_information_curve
-from testing_center.access import require_roles
+from testing_center.access import check_recent_sign_in, require_recent_sign_in, require_roles
 from testing_center.accounts.models import Role
 from testing_center.attempts.models import Attempt, AttemptStatus
 from testing_center.attempts.services import rescore_attempts
@@ -173,6 +173,7 @@ def parameter_set_plot(set_id: int, kind: str):
 
 @bp.route("/calibrations/<int:set_id>/store", methods=["POST"])
 @require_roles(*PSYCHOMETRICIANS)
+@require_recent_sign_in
 def store(set_id: int):
     parameter_set = parameter_set_or_404(set_id)
     try:
@@ -188,6 +189,7 @@ def store(set_id: int):
 
 @bp.route("/<code>/corrections", methods=["POST"])
 @require_roles(*PSYCHOMETRICIANS)
+@require_recent_sign_in
 def correct(code: str):
     exam_or_404(code)
     form = request.form
@@ -222,6 +224,8 @@ def correct(code: str):
 def rescore(code: str):
     exam_or_404(code)
     apply = request.method == "POST"
+    if apply:
+        check_recent_sign_in()
     reason = request.form.get("reason", "").strip()
     if apply and not reason:
         flash(_("Say why the results are re-scored."), "error")

@@ -12,7 +12,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from testing_center.access import require_roles
+from testing_center.access import require_recent_sign_in, require_roles
 from testing_center.accounts.models import Role
 from testing_center.certification import services as certs
 from testing_center.certification.forms import CertificateSearchForm, RevokeForm
@@ -54,6 +54,7 @@ def certificate(number: str):
 
 @bp.route("/<number>/revoke", methods=["POST"])
 @require_roles(*OPERATORS)
+@require_recent_sign_in
 def revoke(number: str):
     found = certs.certificate_for_staff(db.session, current_user, number)
     form = RevokeForm()
