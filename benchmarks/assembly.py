@@ -90,7 +90,9 @@ def database(args: argparse.Namespace) -> Iterator[str]:
         with tempfile.TemporaryDirectory(prefix="assembly-") as folder:
             yield f"sqlite:///{folder}/bank.sqlite3"
     else:
-        with stack.fresh_database(args.server) as url:
+        with stack.fresh_database(args.server, keep=args.keep_database) as url:
+            if args.keep_database:
+                print(f"database kept: {url}", flush=True)
             yield url
 
 
@@ -119,6 +121,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=1000, help="items per import")
     parser.add_argument("--server", default=stack.DEFAULT_SERVER_URL)
     parser.add_argument("--sqlite", action="store_true", help="a SQLite file instead")
+    parser.add_argument("--keep-database", action="store_true", help="do not drop it")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     return parser.parse_args(argv)

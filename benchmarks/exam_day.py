@@ -289,8 +289,10 @@ async def bare_candidate(
     rng: random.Random,
     seconds: float,
 ) -> None:
-    """The exam's save pattern against the bare endpoint, for ``seconds``."""
+    """The exam's save pattern against the bare endpoint: ``seconds`` of answering
+    (the exam's ``--duration`` when set) after a start within the same window."""
     await asyncio.sleep(rng.uniform(0, pattern.start_window))
+    seconds = pattern.duration or seconds
     began = time.monotonic()
     for seq in range(1, items + 1):
         await asyncio.sleep(pattern.think(rng))
