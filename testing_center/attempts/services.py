@@ -22,6 +22,7 @@ from exam_templates.models import ExamTemplate
 from exam_templates.services import build_form, current_templates
 from item_bank.errors import InvalidResponse
 from item_bank.models import ItemVersion, Media
+from item_bank.services import among
 from item_bank.types import ITEM_TYPES
 from scoring.grading import ResponseToGrade, grade_responses
 from testing_center.accounts.models import User
@@ -287,7 +288,7 @@ def exposure_counts(session: Session, item_ids: set[int]) -> dict[int, int]:
     rows = session.execute(
         select(ItemVersion.item_id, func.count())
         .join(AttemptItem, AttemptItem.item_version_id == ItemVersion.id)
-        .where(ItemVersion.item_id.in_(list(item_ids)))
+        .where(among(session, ItemVersion.item_id, list(item_ids)))
         .group_by(ItemVersion.item_id)
     )
     return dict(rows.all())
