@@ -237,6 +237,20 @@ class Band:
     label: str
 
 
+def points_description(rule: Any) -> dict[str, Any]:
+    """The public description of a rule on a points scale with a total pass mark,
+    sectional minimums and bands (the scaled rule and the per-section IRT rule)."""
+    return {
+        "rule": rule.name,
+        "scale": {"min": rule.scale_min, "max": rule.scale_max, "unit": "points"},
+        "pass_rule": {
+            "total_min": rule.pass_mark,
+            "section_minimums": {s.code: s.minimum for s in rule.sections if s.minimum is not None},
+        },
+        "bands": [{"min": b.minimum, "label": b.label} for b in rule.bands],
+    }
+
+
 def band_label(bands: Sequence[Band], below: str | None, total: float) -> str | None:
     """The label of the highest band reached; ``below`` under the lowest (if bands exist)."""
     reached = [band.label for band in bands if total >= band.minimum]
@@ -389,17 +403,7 @@ class Scaled:
         return band_label(self.bands, self.below_bands, total)
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "rule": self.name,
-            "scale": {"min": self.scale_min, "max": self.scale_max, "unit": "points"},
-            "pass_rule": {
-                "total_min": self.pass_mark,
-                "section_minimums": {
-                    s.code: s.minimum for s in self.sections if s.minimum is not None
-                },
-            },
-            "bands": [{"min": b.minimum, "label": b.label} for b in self.bands],
-        }
+        return points_description(self)
 
     def section_titles(self) -> Mapping[str, Mapping[str, str]]:
         return {s.code: s.title for s in self.sections}
@@ -691,17 +695,7 @@ class IrtPattern:
         )
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "rule": self.name,
-            "scale": {"min": self.scale_min, "max": self.scale_max, "unit": "points"},
-            "pass_rule": {
-                "total_min": self.pass_mark,
-                "section_minimums": {
-                    s.code: s.minimum for s in self.sections if s.minimum is not None
-                },
-            },
-            "bands": [{"min": b.minimum, "label": b.label} for b in self.bands],
-        }
+        return points_description(self)
 
     def section_titles(self) -> Mapping[str, Mapping[str, str]]:
         return {s.code: s.title for s in self.sections}
