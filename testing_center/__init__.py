@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher
-from flask import Flask, Response
+from flask import Flask, Response, current_app
 from flask_babel import get_locale
 from sqlalchemy import event
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from testing_center import clock, errors
@@ -28,6 +29,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=instance_path_from(os.environ))
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config.from_mapping(build_config(Path(app.instance_path), os.environ, test_config))
+    init_proxies(app)
     init_database(app)
     init_accounts(app)
     init_interface(app)
@@ -37,6 +39,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     init_routes(app)
     init_cli(app)
     return app
+
+
+def init_proxies(app: Flask) -> None:
+    """Behind ``TRUSTED_PROXIES`` reverse proxies, take the client's address and scheme
+    from the X-Forwarded-For/-Proto hops they appended (the rightmost ones). Without
+    proxies the headers are ignored: any client can write them, and the sign-in and
+    lookup limits per client must not be escaped by writing a new address each time."""
+    hops = app.config["TRUSTED_PROXIES"]
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
 
 def init_database(app: Flask) -> None:
@@ -98,11 +110,21 @@ CONTENT_SECURITY_POLICY = (
 
 
 def set_security_headers(response: Response) -> Response:
-    """Pages run only our own scripts and cannot be framed (item HTML is data, not code)."""
+    """Pages run only our own scripts and cannot be framed (item HTML is data, not code).
+
+    In production browsers are also told to come back over HTTPS only (HSTS), so a
+    candidate on a hostile network cannot be downgraded to plain HTTP and have their
+    session cookie read; development serves plain HTTP and must not pin it.
+    """
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
+    config = current_app.config
+    if config["ENV_NAME"] == "production" and config["HSTS_SECONDS"]:
+        response.headers.setdefault(
+            "Strict-Transport-Security", f"max-age={config['HSTS_SECONDS']}; includeSubDomains"
+        )
     return response
 
 

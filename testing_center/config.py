@@ -6,9 +6,10 @@ broken database URL refuses to start instead of failing on the first request.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,11 @@ DEFAULTS: dict[str, Any] = {
     "LANGUAGES": ("en", "ja", "uz", "ru"),
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
+    # production answers tell browsers to use HTTPS only for this long (0: no header)
+    "HSTS_SECONDS": 365 * 24 * 3600,
+    # reverse proxies (load balancer, nginx) in front of the app that append the client's
+    # address to X-Forwarded-For; 0: the header is ignored, since any client can write it
+    "TRUSTED_PROXIES": 0,
     "WTF_CSRF_ENABLED": True,
     "WTF_CSRF_TIME_LIMIT": None,
     "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
@@ -63,6 +69,10 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_FAILURES_PER_ACCOUNT": 5,
     "LOGIN_FAILURES_PER_CLIENT": 30,
     "LOGIN_WINDOW_SECONDS": 15 * 60,
+    # test centres' public addresses (CIDRs, comma-separated in the environment): a hall
+    # of candidates behind one NAT address gets this per-client allowance instead
+    "TRUSTED_CENTRE_NETWORKS": (),
+    "CENTRE_LOGIN_FAILURES_PER_CLIENT": 1000,
     # irreversible staff actions need the password given this recently
     "REAUTH_SECONDS": 15 * 60,
     "REMINDER_HOURS_BEFORE": 48,
@@ -98,15 +108,42 @@ ENVIRONMENT_VARIABLES = {
     "PUBLIC_BASE_URL": ("PUBLIC_BASE_URL", str),
     "CERTIFICATE_KEYS_PEM": ("CERTIFICATE_KEYS_PEM", str),
     "VERIFY_RATE_LIMIT": ("VERIFY_RATE_LIMIT", int),
+    "VERIFY_RATE_WINDOW_SECONDS": ("VERIFY_RATE_WINDOW_SECONDS", int),
+    "LOGIN_FAILURES_PER_ACCOUNT": ("LOGIN_FAILURES_PER_ACCOUNT", int),
+    "LOGIN_FAILURES_PER_CLIENT": ("LOGIN_FAILURES_PER_CLIENT", int),
+    "LOGIN_WINDOW_SECONDS": ("LOGIN_WINDOW_SECONDS", int),
+    "TRUSTED_CENTRE_NETWORKS": ("TRUSTED_CENTRE_NETWORKS", str),
+    "CENTRE_LOGIN_FAILURES_PER_CLIENT": ("CENTRE_LOGIN_FAILURES_PER_CLIENT", int),
+    "REAUTH_SECONDS": ("REAUTH_SECONDS", int),
+    "HSTS_SECONDS": ("HSTS_SECONDS", int),
+    "TRUSTED_PROXIES": ("TRUSTED_PROXIES", int),
+    "FRAUD_PHOTO_MAX_DISTANCE": ("FRAUD_PHOTO_MAX_DISTANCE", int),
+    "FRAUD_ALPHA": ("FRAUD_ALPHA", float),
+    "FRAUD_MIN_ATTEMPTS": ("FRAUD_MIN_ATTEMPTS", int),
     "RETENTION_PRACTICE_DAYS": ("RETENTION_PRACTICE_DAYS", int),
     "RETENTION_PHOTOS_DAYS": ("RETENTION_PHOTOS_DAYS", int),
     "RETENTION_VERIFICATION_LOG_DAYS": ("RETENTION_VERIFICATION_LOG_DAYS", int),
 }
-RETENTION_SETTINGS = (
-    "RETENTION_PRACTICE_DAYS",
-    "RETENTION_PHOTOS_DAYS",
-    "RETENTION_VERIFICATION_LOG_DAYS",
-)
+# setting -> (least, greatest or None) for whole numbers, checked after merging, so a
+# value the code would misuse (a zero window divides by zero) stops start-up by name
+WHOLE_NUMBER_RANGES: dict[str, tuple[int, int | None]] = {
+    "RETENTION_PRACTICE_DAYS": (1, None),
+    "RETENTION_PHOTOS_DAYS": (1, None),
+    "RETENTION_VERIFICATION_LOG_DAYS": (1, None),
+    "VERIFY_RATE_LIMIT": (1, None),
+    "VERIFY_RATE_WINDOW_SECONDS": (1, None),
+    "LOGIN_FAILURES_PER_ACCOUNT": (1, None),
+    "LOGIN_FAILURES_PER_CLIENT": (1, None),
+    "CENTRE_LOGIN_FAILURES_PER_CLIENT": (1, None),
+    # the lockout message counts whole minutes
+    "LOGIN_WINDOW_SECONDS": (60, None),
+    "REAUTH_SECONDS": (1, None),
+    "HSTS_SECONDS": (0, None),
+    "TRUSTED_PROXIES": (0, None),
+    # photo hashes have 64 bits
+    "FRAUD_PHOTO_MAX_DISTANCE": (0, 64),
+    "FRAUD_MIN_ATTEMPTS": (1, None),
+}
 
 
 def database_uri(url: str) -> str:
@@ -129,6 +166,42 @@ def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     return settings
 
 
+def check_ranges(config: Mapping[str, Any]) -> None:
+    """Refuse numbers outside the range the code can use, naming the setting."""
+    for name, (least, greatest) in WHOLE_NUMBER_RANGES.items():
+        value = config[name]
+        if (
+            not isinstance(value, int)
+            or isinstance(value, bool)
+            or value < least
+            or (greatest is not None and value > greatest)
+        ):
+            most = f" and at most {greatest}" if greatest is not None else ""
+            raise ConfigError(f"{name} must be a whole number, at least {least}{most}")
+    alpha = config["FRAUD_ALPHA"]
+    if not isinstance(alpha, int | float) or isinstance(alpha, bool) or not 0 < alpha < 1:
+        raise ConfigError("FRAUD_ALPHA must be a number between 0 and 1 (exclusive)")
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def networks(value: str | Iterable[str | Network]) -> tuple[Network, ...]:
+    """Parse ``TRUSTED_CENTRE_NETWORKS``: CIDRs (``203.0.113.0/24``, a single address)
+    comma-separated, or a sequence; host bits set are refused as a likely typo."""
+    items = value.split(",") if isinstance(value, str) else value
+    parsed = []
+    for item in items:
+        text = str(item).strip()
+        if not text:
+            continue
+        try:
+            parsed.append(ipaddress.ip_network(text))
+        except ValueError as error:
+            raise ConfigError(f"TRUSTED_CENTRE_NETWORKS is not valid: {error}") from error
+    return tuple(parsed)
+
+
 def development_secret_key(instance_path: Path) -> str:
     """Return a random key kept in the instance folder, so sessions survive a restart."""
     path = instance_path / "secret_key"
@@ -146,9 +219,8 @@ def build_config(
     config = {**DEFAULTS, **from_environment(environ), **(test_config or {})}
     if config["ENV_NAME"] not in ENVIRONMENTS:
         raise ConfigError(f"TESTING_CENTER_ENV must be one of {ENVIRONMENTS}")
-    for name in RETENTION_SETTINGS:
-        if not isinstance(config[name], int) or config[name] < 1:
-            raise ConfigError(f"{name} must be a whole number of days, at least 1")
+    check_ranges(config)
+    config["TRUSTED_CENTRE_NETWORKS"] = networks(config["TRUSTED_CENTRE_NETWORKS"])
     production = config["ENV_NAME"] == "production"
     if production:
         key = config.get("SECRET_KEY") or ""

@@ -685,6 +685,34 @@ def test_production_session_cookie_is_secure(database_url, clock, make_candidate
         db.engine.dispose()
 
 
+def test_production_answers_demand_https(database_url, clock):
+    """In production every answer, page, API or error, carries HSTS for a year with
+    subdomains; HSTS_SECONDS=0 turns it off."""
+    from testing_center import create_app
+
+    production = create_app(settings_for(database_url, ENV_NAME="production", CLOCK=clock))
+    client = production.test_client()
+    for url in ("/", "/api/v1/exams", "/no-such-page", "/static/js/player.js"):
+        response = client.get(url)
+        assert response.headers.get("Strict-Transport-Security") == (
+            "max-age=31536000; includeSubDomains"
+        ), url
+        response.close()
+    silent = create_app(
+        settings_for(database_url, ENV_NAME="production", CLOCK=clock, HSTS_SECONDS=0)
+    )
+    assert "Strict-Transport-Security" not in silent.test_client().get("/").headers
+    for application in (production, silent):
+        with application.app_context():
+            db.engine.dispose()
+
+
+def test_development_does_not_pin_https(client):
+    """Development serves plain HTTP, so it never sends HSTS (a browser would then refuse
+    http://127.0.0.1 for a year)."""
+    assert "Strict-Transport-Security" not in client.get("/").headers
+
+
 def assert_security_headers(response) -> None:
     csp = response.headers.get("Content-Security-Policy", "")
     assert "frame-ancestors 'none'" in csp and "object-src 'none'" in csp

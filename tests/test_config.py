@@ -89,3 +89,76 @@ def test_create_app_refuses_unsafe_production(monkeypatch):
 def test_database_uri_names_psycopg(given, expected):
     """Plain PostgreSQL URLs are given the psycopg 3 driver."""
     assert database_uri(given) == expected
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "key", "expected"),
+    [
+        ("FRAUD_PHOTO_MAX_DISTANCE", "8", "FRAUD_PHOTO_MAX_DISTANCE", 8),
+        ("FRAUD_ALPHA", "0.0005", "FRAUD_ALPHA", 0.0005),
+        ("FRAUD_MIN_ATTEMPTS", "25", "FRAUD_MIN_ATTEMPTS", 25),
+        ("LOGIN_FAILURES_PER_ACCOUNT", "3", "LOGIN_FAILURES_PER_ACCOUNT", 3),
+        ("LOGIN_FAILURES_PER_CLIENT", "60", "LOGIN_FAILURES_PER_CLIENT", 60),
+        ("LOGIN_WINDOW_SECONDS", "600", "LOGIN_WINDOW_SECONDS", 600),
+        ("REAUTH_SECONDS", "300", "REAUTH_SECONDS", 300),
+        ("VERIFY_RATE_WINDOW_SECONDS", "120", "VERIFY_RATE_WINDOW_SECONDS", 120),
+        ("CENTRE_LOGIN_FAILURES_PER_CLIENT", "500", "CENTRE_LOGIN_FAILURES_PER_CLIENT", 500),
+        ("HSTS_SECONDS", "0", "HSTS_SECONDS", 0),
+        ("TRUSTED_PROXIES", "1", "TRUSTED_PROXIES", 1),
+    ],
+)
+def test_security_and_fraud_settings_come_from_the_environment(
+    tmp_path, variable, value, key, expected
+):
+    """Fraud thresholds, sign-in limits, re-authentication, HSTS and proxies are set by
+    environment variables of the same name."""
+    assert build_config(tmp_path, {variable: value}, None)[key] == expected
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("FRAUD_PHOTO_MAX_DISTANCE", "65"),
+        ("FRAUD_PHOTO_MAX_DISTANCE", "-1"),
+        ("FRAUD_ALPHA", "0"),
+        ("FRAUD_ALPHA", "1.5"),
+        ("FRAUD_ALPHA", "often"),
+        ("FRAUD_MIN_ATTEMPTS", "0"),
+        ("LOGIN_FAILURES_PER_ACCOUNT", "0"),
+        ("LOGIN_FAILURES_PER_CLIENT", "many"),
+        ("LOGIN_WINDOW_SECONDS", "30"),
+        ("REAUTH_SECONDS", "0"),
+        ("VERIFY_RATE_WINDOW_SECONDS", "0"),
+        ("CENTRE_LOGIN_FAILURES_PER_CLIENT", "0"),
+        ("HSTS_SECONDS", "-1"),
+        ("TRUSTED_PROXIES", "1.5"),
+        ("TRUSTED_CENTRE_NETWORKS", "203.0.113.0/24, 10.0.0.300/8"),
+        ("TRUSTED_CENTRE_NETWORKS", "203.0.113.7/24"),
+    ],
+)
+def test_bad_security_and_fraud_settings_stop_start_up(tmp_path, variable, value):
+    """A value the code would misuse (a zero window, an alpha of 1, a malformed network)
+    refuses to start with an error that names the variable."""
+    with pytest.raises(ConfigError, match=variable):
+        build_config(tmp_path, {variable: value}, None)
+
+
+def test_a_bad_value_in_the_test_mapping_is_refused_too(tmp_path):
+    """The ranges are checked after merging, whatever gave the value."""
+    with pytest.raises(ConfigError, match="FRAUD_ALPHA"):
+        build_config(tmp_path, {}, {"FRAUD_ALPHA": 2})
+    with pytest.raises(ConfigError, match="LOGIN_FAILURES_PER_CLIENT"):
+        build_config(tmp_path, {}, {"LOGIN_FAILURES_PER_CLIENT": True})
+
+
+def test_trusted_centre_networks_are_parsed(tmp_path):
+    """Comma-separated CIDRs and single addresses, IPv4 and IPv6, become networks."""
+    config = build_config(
+        tmp_path, {"TRUSTED_CENTRE_NETWORKS": "203.0.113.0/24, 198.51.100.7,2001:db8::/32,"}, None
+    )
+    assert [str(network) for network in config["TRUSTED_CENTRE_NETWORKS"]] == [
+        "203.0.113.0/24",
+        "198.51.100.7/32",
+        "2001:db8::/32",
+    ]
+    assert build_config(tmp_path, {}, None)["TRUSTED_CENTRE_NETWORKS"] == ()
