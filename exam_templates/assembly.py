@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from exam_templates.blueprint import Blueprint, PartSpec
@@ -95,7 +96,9 @@ MAX_SEARCH_STEPS = 20_000  # bounded search for an exact fill from item sets
 class Drawer:
     """Draws units for parts while keeping the whole form free of repeats and enemies."""
 
-    def __init__(self, seed: int, enemies: set[tuple[int, int]], exposure: Mapping[int, int]):
+    def __init__(
+        self, seed: int, enemies: AbstractSet[tuple[int, int]], exposure: Mapping[int, int]
+    ):
         self.rng = random.Random(seed)  # noqa: S311 - reproducible selection, not a secret
         self.enemies = enemies
         self.exposure = exposure
@@ -181,7 +184,7 @@ def assemble_form(
     pools: Mapping[PartKey, Sequence[PoolEntry]],
     seed: int,
     *,
-    enemies: set[tuple[int, int]] | None = None,
+    enemies: AbstractSet[tuple[int, int]] | None = None,
     exposure: Mapping[int, int] | None = None,
 ) -> AssembledForm:
     """Assemble a form; raise ``AssemblyError`` with the reason when the bank cannot."""

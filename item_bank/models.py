@@ -127,3 +127,13 @@ class ItemEvent(Base):
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     note: Mapped[str | None] = mapped_column(String(500))
     at: Mapped[dt.datetime]
+
+
+class BankRevision(Base):
+    """One row whose token changes in every transaction that changes what form assembly
+    reads (items, their versions, enemy pairs); see ``item_bank.revision``."""
+
+    __tablename__ = "bank_revisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(32))

@@ -36,6 +36,7 @@ from item_bank.html import find_unsafe_html, sanitize_html
 from item_bank.media import process_media
 from item_bank.models import Item, ItemEnemy, ItemEvent, ItemVersion, Media, Stimulus
 from item_bank.qti import read_qti
+from item_bank.revision import current_revision  # noqa: F401 - also registers its listeners
 from item_bank.types import ITEM_TYPES
 
 SAMPLES_DIR = Path(__file__).parent / "samples"

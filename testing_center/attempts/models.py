@@ -131,7 +131,8 @@ class AttemptItem(Base):
     section_code: Mapped[str] = mapped_column(String(64))
     score_as: Mapped[str] = mapped_column(String(64))  # the scoring section it counts in
     max_points: Mapped[float] = mapped_column(default=1.0)  # the part's weight
-    item_version_id: Mapped[int] = mapped_column(ForeignKey("item_versions.id"))
+    # indexed: exposure control counts the attempts that showed each item of a pool
+    item_version_id: Mapped[int] = mapped_column(ForeignKey("item_versions.id"), index=True)
     option_order: Mapped[list[Any]] = mapped_column(JSON)
 
     attempt: Mapped[Attempt] = relationship(back_populates="items")
