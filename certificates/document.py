@@ -6,7 +6,8 @@ title in Japanese and English, certificate number and issue date, the candidate 
 on the ID, date of birth, nationality, photo), exam date and test centre, the score of
 each scoring section with its minimum, the total on its scale, the pass rule, the
 result and the level, a bar chart of the sections (reportlab.graphics.charts), and a QR
-code of ``<base_url>/verify?t=<token>``. Labels are Japanese with English beneath.
+code of the short verification link ``<base_url>/verify?n=<number>&s=<signature>``
+(``certificates.links``). Labels are Japanese with English beneath.
 
 The token is also stored in the PDF metadata: the document-information entry
 ``/CertificateToken`` and the XMP property ``tc:token`` (namespace ``TOKEN_NAMESPACE``),
@@ -26,11 +27,10 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Callable, Sequence
-from urllib.parse import quote
 from xml.sax.saxutils import escape
 
+import segno
 from PIL import Image as PILImage
-from reportlab.graphics.barcode.qr import QrCode
 from reportlab.graphics.charts.barcharts import HorizontalBarChart
 from reportlab.graphics.shapes import Drawing
 from reportlab.lib import colors
@@ -51,7 +51,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from certificates import fonts, signing
+from certificates import fonts, links, signing
 from certificates.facts import (
     CertificateFacts,
     PracticeFacts,
@@ -73,7 +73,6 @@ __all__ = [
     "ScoreLine",
     "practice_report",
     "render_certificate",
-    "verification_url",
 ]
 
 logger = logging.getLogger(__name__)
@@ -135,6 +134,8 @@ CONTENT_WIDTH = A4[0] - 2 * PAGE_MARGIN - 2 * FRAME_PADDING
 CONTENT_HEIGHT = A4[1] - 2 * PAGE_MARGIN - 2 * FRAME_PADDING
 PHOTO_WIDTH, PHOTO_HEIGHT = 30 * mm, 40 * mm
 PHOTO_MAX_PIXELS = (420, 560)  # about 350 dpi at 30 x 40 mm
+PHOTO_AS_IS_PIXELS = (840, 1120)  # a JPEG up to twice that is embedded as it is
+PHOTO_AS_IS_BYTES = 250_000
 QR_SIZE = 50 * mm
 LABEL_WIDTH = 44 * mm
 GREY = colors.HexColor("#555555")
@@ -145,19 +146,18 @@ FAIL_COLOUR = colors.HexColor("#9b1c1c")
 MARK_COLOUR = colors.Color(0.75, 0.1, 0.1, alpha=0.18)
 
 
-def verification_url(base_url: str, token: str) -> str:
-    """``<base_url>/verify?t=<token>`` (a token is base64url and dots: URL-safe as is)."""
-    return f"{base_url.rstrip('/')}/verify?t={quote(token, safe='.-_')}"
-
-
 # ---- the certificate -----------------------------------------------------------------
 
 
-def render_certificate(facts: CertificateFacts, token: str, base_url: str) -> bytes:
+def render_certificate(
+    facts: CertificateFacts, token: str, base_url: str, link_signature: str
+) -> bytes:
     """Return the one-page A4 certificate PDF of ``facts``, carrying ``token``.
 
-    ``token`` is the signed token of the same facts (``claims.sign_certificate``);
-    ``base_url`` the public address of the verification service (no trailing path).
+    ``token`` is the signed token of the same facts (``claims.sign_certificate``), kept
+    in the metadata; ``base_url`` the public address of the verification service (no
+    trailing path); ``link_signature`` the number's link signature for the QR code
+    (``links.sign_link``).
     """
     fonts.register_fonts()
     styles = Styles()
@@ -171,7 +171,9 @@ def render_certificate(facts: CertificateFacts, token: str, base_url: str) -> by
         Spacer(0, 2 * mm),
         result_block(facts, styles, width),
         Spacer(0, 4 * mm),
-        verification_block(token, base_url, styles, width),
+        verification_block(
+            token, links.verification_link(base_url, facts.number, link_signature), styles, width
+        ),
     ]
     _warn_missing_glyphs(facts.full_name, facts.test_centre, facts.issuing_centre)
     return _build(
@@ -319,18 +321,42 @@ def _photo_image(photo: bytes | None) -> Image | None:
         return None
     try:
         with PILImage.open(io.BytesIO(photo)) as picture:
-            picture.thumbnail(PHOTO_MAX_PIXELS)
-            buffer = io.BytesIO()
-            picture.convert("RGB").save(buffer, format="JPEG", quality=85)
             ratio = picture.height / picture.width
+            data = photo if _embeddable_as_is(picture, len(photo)) else _reduced_jpeg(picture)
     except (OSError, PILImage.DecompressionBombError):
         logger.warning("certificate photo cannot be read; the frame stays empty")
         return None
     width, height = PHOTO_WIDTH, PHOTO_WIDTH * ratio
     if height > PHOTO_HEIGHT:
         width, height = PHOTO_HEIGHT / ratio, PHOTO_HEIGHT
-    buffer.seek(0)
-    return Image(buffer, width=width, height=height)
+    return Image(io.BytesIO(data), width=width, height=height)
+
+
+def _embeddable_as_is(picture: PILImage.Image, size: int) -> bool:
+    """Whether the JPEG goes into the PDF byte for byte (PDFs hold JPEG data as it is).
+
+    Check-in photos are stored as metadata-free RGB JPEGs of at most 1,200 px a side;
+    one up to twice the print size (``PHOTO_AS_IS_PIXELS``, some 700 dpi) and
+    ``PHOTO_AS_IS_BYTES`` is embedded without decoding, resizing and encoding it again
+    on every render (a third of a render's time for a 600 x 800 photo). Anything
+    carrying more than a JFIF header (EXIF with a location, comments) is re-encoded.
+    """
+    return (
+        picture.format == "JPEG"
+        and picture.mode in ("RGB", "L")
+        and picture.width <= PHOTO_AS_IS_PIXELS[0]
+        and picture.height <= PHOTO_AS_IS_PIXELS[1]
+        and size <= PHOTO_AS_IS_BYTES
+        and all(marker == "APP0" for marker, _content in picture.applist)
+    )
+
+
+def _reduced_jpeg(picture: PILImage.Image) -> bytes:
+    """The photo within ``PHOTO_MAX_PIXELS``, as a JPEG without metadata."""
+    picture.thumbnail(PHOTO_MAX_PIXELS)
+    buffer = io.BytesIO()
+    picture.convert("RGB").save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue()
 
 
 def section_title(line: ScoreLine, styles: Styles) -> Paragraph:
@@ -472,8 +498,9 @@ def _chart_label(line: ScoreLine) -> str:
     return title if len(title) <= 28 else title[:27] + "…"
 
 
-def verification_block(token: str, base_url: str, styles: Styles, width: float) -> Table:
-    page = f"{base_url.rstrip('/')}/verify"
+def verification_block(token: str, link: str, styles: Styles, width: float) -> Table:
+    """How to check the certificate, the key id, and the QR code of the short ``link``."""
+    page = link.partition("?")[0]
     header, _payload, _input, _signature = signing.split_token(token)
     text: list[Flowable] = [
         label("verify", styles.label),
@@ -488,8 +515,8 @@ def verification_block(token: str, base_url: str, styles: Styles, width: float) 
         para(
             "Scan the QR code, or enter the certificate number and the date of birth at "
             f"{page}. The certificate is digitally signed (Ed25519); the signed data is "
-            "in the QR code and in this file's metadata, and the public keys are published "
-            "at the same address.",
+            "in this file's metadata, the QR code carries a signed link to the online "
+            "record, and the public keys are published at the same address.",
             styles.small,
         ),
         Spacer(0, 1 * mm),
@@ -497,7 +524,7 @@ def verification_block(token: str, base_url: str, styles: Styles, width: float) 
     ]
     qr_width = QR_SIZE + 4 * mm
     return table(
-        [[text, qr_flowable(verification_url(base_url, token))]],
+        [[text, QrFlowable(link)]],
         [width - qr_width, qr_width],
         [
             ("VALIGN", (0, 0), (-1, -1), "TOP"),
@@ -510,17 +537,46 @@ def verification_block(token: str, base_url: str, styles: Styles, width: float) 
     )
 
 
-def qr_flowable(value: str, size: float = QR_SIZE) -> QrCode:
-    """The QR code of ``value`` with its quiet zone of 4 modules, drawn straight on the
-    canvas (the graphics widget builds a shape per run of modules: twice as slow)."""
-    return QrCode(value, width=size, height=size, qrLevel=QR_LEVEL, qrBorder=4)
+class QrFlowable(Flowable):
+    """The QR code of ``value`` (segno, at least level ``QR_LEVEL``) with its quiet zone
+    of 4 modules, drawn as one filled path of a rectangle per run of dark modules: one
+    fill operator instead of one per module, and no seams between touching modules."""
+
+    BORDER = 4
+
+    def __init__(self, value: str, size: float = QR_SIZE) -> None:
+        super().__init__()
+        self.code = segno.make_qr(value, error=QR_LEVEL)
+        self.width = self.height = size
+
+    def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
+        return self.width, self.height
+
+    def draw(self) -> None:
+        matrix = self.code.matrix
+        module = self.width / (len(matrix) + 2 * self.BORDER)
+        path = self.canv.beginPath()
+        for row, modules in enumerate(matrix):
+            y = self.height - (row + self.BORDER + 1) * module
+            for start, end in dark_runs(modules):
+                x = (start + self.BORDER) * module
+                path.rect(x, y, (end - start) * module, module)
+        self.canv.drawPath(path, stroke=0, fill=1)
 
 
-def qr_version(value: str, level: str = QR_LEVEL) -> int:
-    """The QR version (1-40) that encodes ``value`` at ``level``: its size is 17 + 4 v."""
-    code = QrCode(value, qrLevel=level).qr
-    code.make()
-    return code.version
+def dark_runs(modules: Sequence[int]) -> list[tuple[int, int]]:
+    """``[start, end)`` of each run of dark (non-zero) modules in a row."""
+    runs = []
+    start = None
+    for index, dark in enumerate(modules):
+        if dark and start is None:
+            start = index
+        elif not dark and start is not None:
+            runs.append((start, index))
+            start = None
+    if start is not None:
+        runs.append((start, len(modules)))
+    return runs
 
 
 # ---- metadata ------------------------------------------------------------------------

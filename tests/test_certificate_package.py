@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from PIL import Image
 from pypdf import PdfReader
 
-from certificates import badges, claims, codes, document, signing, verify
+from certificates import badges, claims, codes, document, links, signing, verify
 from certificates.errors import (
     BadSignature,
     InvalidNumber,
@@ -136,6 +136,11 @@ def with_payload(token: str, payload: dict) -> str:
     """The token with its payload replaced (header and signature kept)."""
     header, _payload, signature = token.split(".")
     return f"{header}.{signing.b64url_encode(signing.canonical_json(payload))}.{signature}"
+
+
+def render(facts: CertificateFacts, token: str, key: signing.Key) -> bytes:
+    """The certificate PDF of ``facts`` carrying ``token``, its QR link signed by ``key``."""
+    return document.render_certificate(facts, token, BASE_URL, links.sign_link(facts.number, key))
 
 
 # ---- certificate numbers ---------------------------------------------------------------
@@ -467,7 +472,7 @@ def certificate(make_facts, key):
     """A rendered certificate (with a photo), its facts and its token."""
     facts = make_facts(photo=photo_jpeg())
     token = claims.sign_certificate(facts, key)
-    return facts, token, document.render_certificate(facts, token, BASE_URL)
+    return facts, token, render(facts, token, key)
 
 
 def test_the_certificate_prints_the_facts(certificate):
@@ -517,10 +522,41 @@ def test_every_font_is_embedded_truetype(certificate):
     assert {"DejaVuSans", "DejaVuSans-Bold", "IPAexGothic"} <= used
 
 
-def test_the_qr_code_decodes_to_the_verification_url(certificate):
-    _facts, token, pdf = certificate
-    assert decode_qr(pdf) == f"{BASE_URL}/verify?t={token}"
-    assert document.verification_url(BASE_URL + "/", token) == f"{BASE_URL}/verify?t={token}"
+def test_the_qr_code_decodes_to_the_short_verification_link(certificate, key, jwks):
+    """The number and its link signature, which a published key verifies; a small code."""
+    _facts, _token, pdf = certificate
+    signature = links.sign_link(NUMBER, key)
+    link = f"{BASE_URL}/verify?n={NUMBER}&s={signature}"
+    assert decode_qr(pdf) == link
+    assert links.verification_link(BASE_URL + "/", NUMBER, signature) == link
+    assert links.verify_link(NUMBER, signature, jwks).kid == key.kid
+    assert document.QrFlowable(link).code.version <= 8  # the whole token needed 22
+
+
+def test_a_link_signature_fits_only_its_number_and_our_keys(key, jwks):
+    """Another number, a changed signature or a key that is not published: refused."""
+    signature = links.sign_link(NUMBER, key)
+    with pytest.raises(BadSignature):
+        links.verify_link(codes.new_certificate_number(), signature, jwks)
+    changed = ("B" if signature[0] == "A" else "A") + signature[1:]
+    with pytest.raises(BadSignature):
+        links.verify_link(NUMBER, changed, jwks)
+    stranger = signing.generate_key(NOW)
+    with pytest.raises(BadSignature):
+        links.verify_link(NUMBER, links.sign_link(NUMBER, stranger), jwks)
+    with pytest.raises(MalformedToken):
+        links.verify_link(NUMBER, signature[:40], jwks)
+
+
+def test_a_link_signature_is_no_token_signature(make_facts, key, jwks):
+    """Domain separation: a token's signature does not pass as a link's, nor a link's
+    as the token's."""
+    token = claims.sign_certificate(make_facts(), key)
+    with pytest.raises(BadSignature):
+        links.verify_link(NUMBER, token.rsplit(".", 1)[1], jwks)
+    forged = token.rsplit(".", 1)[0] + "." + links.sign_link(NUMBER, key)
+    with pytest.raises(BadSignature):
+        signing.verify(forged, jwks, NOW)
 
 
 def test_the_token_is_in_the_pdf_metadata(certificate):
@@ -539,13 +575,30 @@ def test_the_photo_is_printed(certificate, make_facts, key):
     assert len(images) == 1
     assert images[0].image.height / images[0].image.width == pytest.approx(1200 / 900, 0.01)
     facts = make_facts()
-    bare = document.render_certificate(facts, claims.sign_certificate(facts, key), BASE_URL)
+    bare = render(facts, claims.sign_certificate(facts, key), key)
     assert list(PdfReader(io.BytesIO(bare)).pages[0].images) == []
+
+
+def test_a_photo_near_print_size_is_embedded_as_it_is(make_facts, key):
+    """A metadata-free JPEG up to twice the print size goes in byte for byte (no decoding
+    and encoding per render); one with EXIF is re-encoded, without it."""
+    small = io.BytesIO()
+    Image.new("RGB", (600, 800), (180, 200, 230)).save(small, format="JPEG", quality=90)
+    with_exif = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x010F] = "Camera maker"
+    Image.new("RGB", (600, 800), (180, 200, 230)).save(with_exif, format="JPEG", exif=exif)
+    for photo, as_is in ((small.getvalue(), True), (with_exif.getvalue(), False)):
+        facts = make_facts(photo=photo)
+        pdf = render(facts, claims.sign_certificate(facts, key), key)
+        (image,) = PdfReader(io.BytesIO(pdf)).pages[0].images
+        assert (image.data == photo) is as_is
+        assert b"Camera maker" not in image.data
 
 
 def test_a_long_name_still_fits_one_page(make_facts, key):
     facts = make_facts(full_name="Abdurakhmonova " * 12 + "Oʻgʻiloy")
-    pdf = document.render_certificate(facts, claims.sign_certificate(facts, key), BASE_URL)
+    pdf = render(facts, claims.sign_certificate(facts, key), key)
     assert len(PdfReader(io.BytesIO(pdf)).pages) == 1
     assert verify.verify_pdf(pdf, signing.KeyRing([key]).jwks(), NOW).is_valid
 
@@ -580,7 +633,7 @@ def test_the_verifier_accepts_the_genuine_pdf(certificate, jwks, key):
 def test_an_edited_fact_is_a_mismatch_naming_the_field(make_facts, key, jwks, change, field):
     """A PDF printing other facts than its token signs is reported field by field."""
     token = claims.sign_certificate(make_facts(), key)
-    forged = document.render_certificate(make_facts(**change), token, BASE_URL)
+    forged = render(make_facts(**change), token, key)
     result = verify.verify_pdf(forged, jwks, NOW)
     assert result.status is verify.Status.MISMATCH
     assert result.mismatched_fields == (field,)
@@ -591,7 +644,7 @@ def test_an_edited_score_is_a_mismatch_naming_the_section(make_facts, key, jwks)
     token = claims.sign_certificate(facts, key)
     sections = list(facts.sections)
     sections[2] = dataclasses.replace(sections[2], score=93.3)
-    forged = document.render_certificate(make_facts(sections=tuple(sections)), token, BASE_URL)
+    forged = render(make_facts(sections=tuple(sections)), token, key)
     result = verify.verify_pdf(forged, jwks, NOW)
     assert result.status is verify.Status.MISMATCH
     (problem,) = result.problems
@@ -606,7 +659,7 @@ def test_a_pdf_whose_token_does_not_verify_is_invalid(make_facts, key):
     """Signed by a key that is not published: invalid, unknown_key."""
     other = signing.generate_key(NOW - dt.timedelta(days=1))
     facts = make_facts()
-    pdf = document.render_certificate(facts, claims.sign_certificate(facts, other), BASE_URL)
+    pdf = render(facts, claims.sign_certificate(facts, other), other)
     result = verify.verify_pdf(pdf, signing.KeyRing([key]).jwks(), NOW)
     assert result.status is verify.Status.INVALID
     assert [p.code for p in result.problems] == ["unknown_key"]

@@ -8,16 +8,18 @@ import base64
 import datetime as dt
 import io
 import json
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from PIL import Image
-from pypdf import PdfReader
+from pypdf import PdfReader, PdfWriter
 from sqlalchemy import func, select
 
-from certificates import signing
+from certificates import codes, links, signing
 from certificates.verify import verify_document
-from testing_center.accounts.models import Role
+from testing_center.accounts.models import Role, User
 from testing_center.attempts.services import rescore_attempts
+from testing_center.certification import services as certs
 from testing_center.certification.models import Certificate, Verification
 from testing_center.extensions import db
 from testing_center.operations.models import ExamSession, Notification
@@ -25,6 +27,7 @@ from testing_center.operations.scheduler import run_cycle
 from testing_center.psychometrics.services import correct_item
 
 from .operations_setup import EXAM, NEXT_WEEK, schedule
+from .test_certificate_package import decode_qr
 
 BORN = dt.date(1998, 5, 17)
 
@@ -365,3 +368,85 @@ def test_cli_verifies_a_pdf_offline(app, client, clock, sit, runner, tmp_path):
     assert bad.exit_code == 1 and '"status": "invalid"' in bad.output
     rendered = runner.invoke(args=["certificates", "render", "--out", str(tmp_path / "all")])
     assert rendered.exit_code == 0 and len(list((tmp_path / "all").glob("*.pdf"))) == 1
+
+
+def qr_path(pdf: bytes) -> str:
+    """The path and query of the address in a certificate's QR code."""
+    link = decode_qr(pdf)
+    assert link.startswith("http://127.0.0.1:5000/verify?n="), link
+    return link.split("127.0.0.1:5000", 1)[1]
+
+
+def test_the_qr_code_opens_the_online_record(app, client, clock, sit):
+    """The QR code's short link (number and its signature) shows the certificate's status,
+    holder and photo, and the check is logged like a typed one."""
+    headers, attempt_id, session_id = sit()
+    release(app, clock, session_id)
+    pdf = client.get(f"/api/v1/attempts/{attempt_id}/certificate.pdf", headers=headers).data
+    shown = client.get(qr_path(pdf))
+    assert shown.status_code == 200 and "Valid certificate" in shown.text
+    assert "Dilnoza Oʻrinboyeva" in shown.text and "/verify/photo?g=" in shown.text
+    with app.app_context():
+        number = db.session.scalar(select(Certificate.number))
+        assert db.session.scalars(select(Verification.channel)).all() == ["qr"]
+    assert number in shown.text
+
+
+def test_a_changed_qr_link_is_not_genuine(app, client, clock, sit):
+    """Another number, a changed signature or a key that is not ours: refused like a
+    forged token, nothing shown, nothing logged."""
+    headers, attempt_id, session_id = sit()
+    release(app, clock, session_id)
+    pdf = client.get(f"/api/v1/attempts/{attempt_id}/certificate.pdf", headers=headers).data
+    path = qr_path(pdf)
+    query = parse_qs(urlsplit(path).query)
+    number, signature = query["n"][0], query["s"][0]
+    other = codes.new_certificate_number()
+    stranger = signing.generate_key(clock() - dt.timedelta(days=1))
+    changed = ("B" if signature[0] == "A" else "A") + signature[1:]
+    for n, s in (
+        (other, signature),
+        (number, changed),
+        (number, links.sign_link(number, stranger)),
+        (number, signature[:20]),
+    ):
+        refused = client.get("/verify", query_string={"n": n, "s": s})
+        assert refused.status_code == 200 and "NOT genuine" in refused.text
+        assert "Valid certificate" not in refused.text and "Dilnoza" not in refused.text
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Verification)) == 0
+
+
+def test_the_qr_link_of_a_revoked_certificate_shows_it_revoked(app, client, clock, sit, world):
+    headers, attempt_id, session_id = sit()
+    release(app, clock, session_id)
+    pdf = client.get(f"/api/v1/attempts/{attempt_id}/certificate.pdf", headers=headers).data
+    with app.app_context():
+        certs.revoke(
+            db.session,
+            number=db.session.scalar(select(Certificate.number)),
+            category="misconduct",
+            reason="impersonation found on video",
+            actor=db.session.get(User, world["operator"].id),
+            now=clock(),
+        )
+        db.session.commit()
+    shown = client.get(qr_path(pdf))
+    assert "REVOKED" in shown.text and "Valid certificate" not in shown.text
+
+
+def test_an_uploaded_pdf_is_checked_by_the_token_in_its_metadata(app, client, clock, sit):
+    """The upload check reads the signed token from the metadata, not the QR code: the
+    same page without its metadata carries no signature."""
+    headers, attempt_id, session_id = sit()
+    release(app, clock, session_id)
+    pdf = client.get(f"/api/v1/attempts/{attempt_id}/certificate.pdf", headers=headers).data
+    checked = client.post("/verify", data={"document": (io.BytesIO(pdf), "c.pdf")})
+    assert checked.status_code == 200 and "Valid certificate" in checked.text
+    writer = PdfWriter()
+    writer.add_page(PdfReader(io.BytesIO(pdf)).pages[0])
+    stripped = io.BytesIO()
+    writer.write(stripped)
+    assert decode_qr(stripped.getvalue()) == decode_qr(pdf)  # the QR code is still there
+    refused = client.post("/verify", data={"document": (io.BytesIO(stripped.getvalue()), "c.pdf")})
+    assert "carries no signature" in refused.text and "Valid certificate" not in refused.text

@@ -23,10 +23,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from certificates import badges, claims, codes, document, signing
+from certificates import badges, claims, codes, document, links, signing
 from certificates.errors import InvalidNumber
 from certificates.facts import CertificateFacts, PracticeFacts, ScoreLine
 from exam_templates.blueprint import Blueprint, parse_blueprint
+from testing_center import clock
 from testing_center.accounts.models import CandidateProfile, User
 from testing_center.attempts.models import Attempt, AttemptStatus, ScoreRevision
 from testing_center.attempts.presenters import scoring_titles
@@ -498,10 +499,39 @@ def status_payload(session: Session, certificate: Certificate) -> dict:
 
 
 def certificate_pdf(session: Session, certificate: Certificate) -> bytes:
-    """Render the stored certificate again: the same facts, the same token."""
+    """Render the stored certificate again: the same facts, the same token, and a QR
+    link signed by the token's key while the ring holds it (else by today's key)."""
     return document.render_certificate(
-        stored_facts(session, certificate), certificate.token, public_base_url()
+        stored_facts(session, certificate),
+        certificate.token,
+        public_base_url(),
+        link_signature(certificate, clock.now()),
     )
+
+
+def link_signature(certificate: Certificate, now: dt.datetime) -> str:
+    """The signature of the certificate's short verification link (``certificates.links``)."""
+    ring = key_ring(now)
+    key = ring.get(certificate.key_id)
+    if key is None or not key.has_private_key:
+        key = ring.signing_key(now)
+    return links.sign_link(certificate.number, key)
+
+
+def linked_certificate(
+    session: Session, number: str, signature: str, now: dt.datetime, client: str | None
+) -> Certificate | None:
+    """The certificate that a QR code's short link names (None if no certificate has
+    that number), logged like every lookup.
+
+    The link stands in for the date of birth of a typed lookup, so its signature is
+    checked before anything is read: a forged or damaged link raises the
+    ``TokenError`` of ``links.verify_link`` and is not logged, like a forged token.
+    """
+    links.verify_link(number, signature, key_ring(now))
+    certificate = session.scalar(select(Certificate).where(Certificate.number == number))
+    log_verification(session, number, certificate, "qr", now, client)
+    return certificate
 
 
 def practice_pdf(session: Session, attempt: Attempt, now: dt.datetime) -> bytes:

@@ -1,11 +1,12 @@
 """Public verification pages: what an employer's phone opens from the QR code, the form
 for a number and date of birth, an uploaded PDF, and links a candidate shared.
 
-The QR code carries the signed token: it is checked against our public keys first (so a
-forged token fails even if our database were unreachable), then its number's current
-status is read (revoked or superseded since?). The form needs the number AND the date of
-birth and answers the same "not found" when either is wrong. Every check is logged and
-rate-limited per client like the API's.
+The QR code carries the certificate number and a signature of it (``?n=&s=``; codes
+printed before these short links carry the whole signed token, ``?t=``): either is
+checked against our public keys first (so a forgery fails before the database is asked),
+then the number's current status is read (revoked or superseded since?). The form needs
+the number AND the date of birth and answers the same "not found" when either is wrong.
+Every check is logged and rate-limited per client like the API's.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 
 from certificates import verify as offline
+from certificates.errors import TokenError
 from testing_center.certification import services as certs
 from testing_center.certification.models import Certificate, ShareLink
 from testing_center.clock import now
@@ -54,6 +56,8 @@ def page(status: int = 200, **context):
 def verify_page():
     token = request.args.get("t")
     if not token:
+        if request.args.get("n") and request.args.get("s"):
+            return linked_page(request.args["n"], request.args["s"])
         return page()
     client = within_limit()
     moment = now()
@@ -70,6 +74,29 @@ def verify_page():
         result=certs.status_payload(db.session, certificate) if certificate else None,
         photo_token=token if certificate and certificate.photo_id else None,
         not_found=checked.is_valid and certificate is None,
+    )
+
+
+def linked_page(number: str, signature: str):
+    """What a certificate's QR code opens: the short link ``?n=<number>&s=<signature>``
+    (``certificates.links``) shows the online record when a published key signed the
+    link, else the same refusal as a forged token."""
+    client = within_limit()
+    moment = now()
+    try:
+        certificate = certs.linked_certificate(db.session, number, signature, moment, client)
+    except TokenError as error:
+        db.session.commit()  # the rate-limit count
+        refused = offline.VerificationResult(
+            offline.Status.INVALID, (offline.Problem(error.code, str(error)),)
+        )
+        return page(offline_check=refused)
+    db.session.commit()
+    if certificate is None:
+        return page(404, not_found=True, number=number)
+    return page(
+        result=certs.status_payload(db.session, certificate),
+        photo_grant=photo_grant(certificate.number) if certificate.photo_id else None,
     )
 
 
