@@ -214,6 +214,33 @@ def test_dashboard_shows_the_scheduler_heartbeat(app, clock, people, monkeypatch
     assert 'data-heartbeat="unknown"' in operator.get("/staff/operations/").text
 
 
+def test_dashboard_reports_e_mail_that_failed(app, clock, people):
+    """Notices waiting for a retry, and notices given up after MAX_TRIES, are counted on
+    the dashboard with the last error, so a broken mail server is not silent."""
+    from testing_center.operations.models import Notification
+    from testing_center.operations.notify import MAX_TRIES
+
+    operator = people["operator"]
+    assert "data-outbox=" not in operator.get("/staff/operations/").text
+    with app.app_context():
+        for tries in (2, MAX_TRIES, MAX_TRIES):
+            db.session.add(
+                Notification(
+                    to_address="someone@example.test",
+                    subject="s",
+                    body="b",
+                    kind="results_released",
+                    created_at=clock(),
+                    tries=tries,
+                    last_error="SMTPAuthenticationError",
+                )
+            )
+        db.session.commit()
+    page = operator.get("/staff/operations/").text
+    assert re.search(r'data-outbox="failed">[^<]*: 2 \(last error: SMTPAuthenticationError', page)
+    assert re.search(r'data-outbox="retrying">[^<]*: 1 ', page)
+
+
 def test_session_form_refuses_a_room_too_small(people):
     """A refused schedule shows the service's reason and creates nothing."""
     operator = people["operator"]

@@ -8,20 +8,22 @@ import datetime as dt
 import itertools
 import logging
 import os
+import smtplib
 import threading
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from exam_templates.services import load_templates
 from item_bank.bundle import Bundle
 from item_bank.services import import_bundles
-from testing_center.accounts.models import Role
+from testing_center.accounts.models import Role, User
 from testing_center.attempts import services as attempt_services
 from testing_center.attempts.models import Attempt
 from testing_center.extensions import db
-from testing_center.operations import scheduler
+from testing_center.operations import notify, scheduler
 from testing_center.operations.models import (
     AuditEntry,
     Booking,
@@ -29,7 +31,7 @@ from testing_center.operations.models import (
     Notification,
     SchedulerHeartbeat,
 )
-from testing_center.operations.notify import folder_sender, send_pending
+from testing_center.operations.notify import folder_sender, queue_notification, send_pending
 
 from .conftest import START
 
@@ -432,10 +434,109 @@ def test_a_failing_message_is_retried_without_blocking_the_others(
         db.session.commit()
         notice = db.session.get(Notification, first)
         assert notice.sent_at is None and notice.tries == 1 and notice.last_error
-    assert sweep(app, "send_mail", clock()) == 1
+    assert sweep(app, "send_mail", clock() + dt.timedelta(minutes=1)) == 0  # backing off
+    later = clock() + dt.timedelta(minutes=2)
+    assert sweep(app, "send_mail", later) == 1
     assert os.listdir(app.config["MAIL_FOLDER"]) == [f"{first}.eml"]
     with app.app_context():
-        assert db.session.get(Notification, first).sent_at == clock()
+        assert db.session.get(Notification, first).sent_at == later
+
+
+def queue_notices(app, clock, make_candidate, how_many: int) -> list[int]:
+    """Notices for a new candidate, queued straight into the outbox; their ids."""
+    candidate = make_candidate()
+    with app.app_context():
+        user = db.session.get(User, candidate.id)
+        notices = [
+            queue_notification(db.session, user, "results_released", clock(), exam=EXAM)
+            for _ in range(how_many)
+        ]
+        db.session.commit()
+        return [notice.id for notice in notices]
+
+
+def test_a_refusing_mail_server_is_retried_with_backoff_then_given_up_and_reported(
+    app, clock, make_candidate, caplog
+):
+    """Each failed send waits twice as long as the one before (2 minutes up to 2 hours);
+    after MAX_TRIES the notice is given up, logged by id and counted for operators."""
+    (notice_id,) = queue_notices(app, clock, make_candidate, 1)
+
+    def refuse(message) -> None:
+        raise smtplib.SMTPServerDisconnected("mail server down")
+
+    moment, tries_at = clock(), []
+    with app.app_context():
+        while moment < clock() + dt.timedelta(days=2):
+            before = db.session.get(Notification, notice_id).tries
+            assert send_pending(db.session, moment, refuse) == 0
+            if db.session.get(Notification, notice_id).tries > before:
+                tries_at.append(moment)
+            moment += dt.timedelta(minutes=1)
+        notice = db.session.get(Notification, notice_id)
+        assert notice.sent_at is None and notice.last_error == "SMTPServerDisconnected"
+        assert notify.outbox_status(db.session) == (0, 1, "SMTPServerDisconnected")
+    waits = [(b - a) // dt.timedelta(minutes=1) for a, b in itertools.pairwise(tries_at)]
+    assert len(tries_at) == notify.MAX_TRIES
+    assert waits == [2, 4, 8, 16, 32, 64, 120, 120, 120]
+    assert f"notice {notice_id} given up after {notify.MAX_TRIES} tries" in caplog.text
+    assert "example.test" not in caplog.text  # no address in the log
+
+
+class Crash(BaseException):
+    """The scheduler process dying (nothing of ours catches it, as with SIGKILL)."""
+
+
+@pytest.mark.parametrize("delivered_first", [True, False], ids=["after-send", "during-send"])
+def test_a_crash_around_a_send_sends_the_message_again(
+    app, clock, make_candidate, tmp_path, delivered_first
+):
+    """A scheduler that dies during a send, or after it but before recording it, leaves
+    the notice unsent and due again after the first retry delay: it is sent again on a
+    later sweep (at least once), never lost; the resend has the same Message-ID."""
+    (notice_id,) = queue_notices(app, clock, make_candidate, 1)
+    inbox: list = []
+
+    def crashing(message) -> None:
+        if delivered_first:
+            inbox.append(message)
+        raise Crash
+
+    with app.app_context():
+        with pytest.raises(Crash):
+            send_pending(db.session, clock(), crashing)
+        db.session.rollback()  # what the dead process had not committed is gone
+        notice = db.session.get(Notification, notice_id)
+        assert notice.sent_at is None and notice.tries == 1
+        assert send_pending(db.session, clock() + dt.timedelta(minutes=1), inbox.append) == 0
+        later = clock() + dt.timedelta(minutes=2)
+        assert send_pending(db.session, later, inbox.append) == 1
+        assert db.session.get(Notification, notice_id).sent_at == later
+    assert len(inbox) == (2 if delivered_first else 1)
+    assert len({message["Message-ID"] for message in inbox}) == 1
+
+
+def test_two_schedulers_never_send_one_message_both(app, clock, make_candidate):
+    """While one sender is in the middle of a message, a second one (another scheduler
+    that took over) sends the rest and skips that one; each message goes out once."""
+    ids = queue_notices(app, clock, make_candidate, 3)
+    inbox: list[str] = []
+    second: list[int] = []
+
+    def send(message) -> None:
+        inbox.append(message["X-Notification-Id"])
+        if not second:  # during the first message sent, a second scheduler runs
+            second.append(0)
+            with Session(db.engine) as other:
+                second[0] = send_pending(other, clock(), send)
+
+    with app.app_context():
+        first = send_pending(db.session, clock(), send)
+        assert first + second[0] == 3
+        tries = db.session.scalars(select(Notification.tries).where(Notification.id.in_(ids)))
+        assert list(tries) == [1, 1, 1]  # each claimed once, and sent
+        assert notify.outbox_status(db.session) == (0, 0, None)
+    assert sorted(inbox) == sorted(str(i) for i in ids)
 
 
 # ---- cycle, failures, heartbeat -----------------------------------------------------------

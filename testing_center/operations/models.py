@@ -238,7 +238,12 @@ class AuditEntry(Base):
 
 class Notification(Base):
     """An e-mail to send (the outbox): written with the change that causes it, sent by
-    the scheduler, so a failing mail server never loses or blocks a change."""
+    the scheduler, so a failing mail server never loses or blocks a change.
+
+    ``tries`` counts the sends begun; ``next_try_at`` is when the next may begin (set
+    before each send, so a sender that dies mid-send leaves a notice that is due again
+    later, never one that looks sent). Unsent after ``notify.MAX_TRIES``: given up.
+    """
 
     __tablename__ = "notifications"
 
@@ -251,6 +256,7 @@ class Notification(Base):
     created_at: Mapped[dt.datetime]
     sent_at: Mapped[dt.datetime | None] = mapped_column(index=True)
     tries: Mapped[int] = mapped_column(default=0)
+    next_try_at: Mapped[dt.datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(500))
 
 

@@ -286,7 +286,7 @@ def expire_holds(session: Session, now: dt.datetime) -> int:
 
 
 def send_mail(session: Session, now: dt.datetime) -> int:
-    """Send queued e-mail; a failing message is retried next cycle, the others go."""
+    """Send due e-mail; a failing message is retried with backoff, the others go."""
     sent = send_pending(session, now, configured_sender())
     session.commit()
     return sent

@@ -24,7 +24,7 @@ from testing_center.clock import now
 from testing_center.errors import AppError, InvalidInput
 from testing_center.extensions import db
 from testing_center.i18n import N_
-from testing_center.operations import reports
+from testing_center.operations import notify, reports
 from testing_center.operations import services as ops
 from testing_center.operations.forms import (
     CentreForm,
@@ -105,6 +105,8 @@ def dashboard():
         "operations/dashboard.html",
         groups=groups,
         heartbeat=scheduler_heartbeat(moment),
+        outbox=notify.outbox_status(db.session),
+        outbox_max_tries=notify.MAX_TRIES,
         moment=moment,
     )
 
