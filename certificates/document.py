@@ -38,11 +38,11 @@ from reportlab.lib.enums import TA_CENTER, TA_RIGHT
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
+from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase.pdfdoc import XMP, PDFInfo, PDFString
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     Flowable,
-    Image,
     KeepInFrame,
     Paragraph,
     SimpleDocTemplate,
@@ -316,7 +316,7 @@ def photo_flowable(photo: bytes | None) -> Flowable:
     return image
 
 
-def _photo_image(photo: bytes | None) -> Image | None:
+def _photo_image(photo: bytes | None) -> Flowable | None:
     if not photo:
         return None
     try:
@@ -329,7 +329,40 @@ def _photo_image(photo: bytes | None) -> Image | None:
     width, height = PHOTO_WIDTH, PHOTO_WIDTH * ratio
     if height > PHOTO_HEIGHT:
         width, height = PHOTO_HEIGHT / ratio, PHOTO_HEIGHT
-    return Image(io.BytesIO(data), width=width, height=height)
+    return PhotoFlowable(data, width, height)
+
+
+class JpegReader(ImageReader):
+    """JPEG data for ``canvas.drawImage``, which puts it into the PDF as it is (DCTDecode).
+
+    ``drawImage`` names each image by a digest of ``getRGBData()``, and ReportLab's
+    reader decodes the whole photo for that (1.4 MB of pixels hashed per render, some
+    3 ms, for a name); here the name comes from the JPEG bytes, which identify the
+    image just as well. Nothing else reads ``getRGBData`` of a JPEG.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(io.BytesIO(data))
+        self._jpeg = data
+
+    def getRGBData(self) -> bytes:
+        self._dataA = None  # no alpha channel: drawImage reads it after this call
+        return self._jpeg
+
+
+class PhotoFlowable(Flowable):
+    """A JPEG photo drawn at ``width`` x ``height`` points."""
+
+    def __init__(self, data: bytes, width: float, height: float) -> None:
+        super().__init__()
+        self.reader = JpegReader(data)
+        self.width, self.height = width, height
+
+    def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
+        return self.width, self.height
+
+    def draw(self) -> None:
+        self.canv.drawImage(self.reader, 0, 0, self.width, self.height)
 
 
 def _embeddable_as_is(picture: PILImage.Image, size: int) -> bool:
