@@ -24,6 +24,7 @@ from testing_center.certification.models import Certificate, Verification
 from testing_center.extensions import db
 from testing_center.operations.models import ExamSession, Notification
 from testing_center.operations.scheduler import run_cycle
+from testing_center.privacy.logs import redact
 from testing_center.psychometrics.services import correct_item
 
 from .operations_setup import EXAM, NEXT_WEEK, schedule
@@ -308,6 +309,31 @@ def test_share_link_badge_and_verify_page(app, client, clock, sit, make_candidat
     assert verified.payload["sub"]
 
 
+def test_holder_withdraws_a_share_link_through_the_api(
+    app, client, clock, sit, make_candidate, auth_headers
+):
+    """The holder lists their live links and withdraws one; it then answers 404 like an
+    unknown link. Another candidate can neither list nor withdraw it (404)."""
+    headers, _attempt_id, session_id = sit()
+    release(app, clock, session_id)
+    with app.app_context():
+        number = db.session.scalar(select(Certificate.number))
+    shared = client.post(f"/api/v1/certificates/{number}/share", json={"days": 7}, headers=headers)
+    token, path = shared.json["token"], shared.json["url"].split("127.0.0.1:5000", 1)[1]
+    links = f"/api/v1/certificates/{number}/share"
+    withdraw = f"/api/v1/certificates/{number}/share/withdraw"
+    assert [link["token"] for link in client.get(links, headers=headers).json] == [token]
+    someone = auth_headers(make_candidate())
+    assert client.get(links, headers=someone).status_code == 404
+    assert client.post(withdraw, json={"token": token}, headers=someone).status_code == 404
+    assert client.get(path).status_code == 200
+    assert client.post(withdraw, json={"token": token}, headers=headers).status_code == 204
+    assert client.get(path).status_code == 404
+    assert client.get(links, headers=headers).json == []
+    again = client.post(withdraw, json={"token": token}, headers=headers)
+    assert again.status_code == 404 and again.json["error"]["code"] == "share_link_not_found"
+
+
 def test_employer_checks_many_at_once(app, client, clock, sit, make_staff, auth_headers):
     _headers, _attempt_id, session_id = sit()
     release(app, clock, session_id)
@@ -450,3 +476,9 @@ def test_an_uploaded_pdf_is_checked_by_the_token_in_its_metadata(app, client, cl
     assert decode_qr(stripped.getvalue()) == decode_qr(pdf)  # the QR code is still there
     refused = client.post("/verify", data={"document": (io.BytesIO(stripped.getvalue()), "c.pdf")})
     assert "carries no signature" in refused.text and "Valid certificate" not in refused.text
+
+
+def test_the_qr_link_signature_stays_out_of_request_logs():
+    """Whoever has the signature sees the holder's record: access logs redact it."""
+    line = "GET /verify?n=JP-4N7QX-B2K9M-TW3D0&s=q1w2_e3-r4 HTTP/1.1"
+    assert redact(line) == "GET /verify?n=JP-4N7QX-B2K9M-TW3D0&s=[redacted] HTTP/1.1"

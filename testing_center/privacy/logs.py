@@ -4,8 +4,9 @@ Our own code logs ids only (never names, e-mail addresses, dates of birth, ID nu
 answers or photos), and SQL statements are logged without their values
 (``hide_parameters``). What remains are the web servers' access logs, which write the
 whole request line: the public lookup ``GET /api/v1/certificates/{number}?date_of_birth=``
-(the contract of issue 7) and the QR code's ``/verify?t=<signed token>`` (whose payload
-holds the holder's name and date of birth) would land there. ``RedactQuery`` replaces
+(the contract of issue 7), the QR code's ``/verify?n=<number>&s=<signature>`` (the
+signature opens the holder's record) and the older ``/verify?t=<signed token>`` (whose
+payload holds the holder's name and date of birth) would land there. ``RedactQuery`` replaces
 the values of such query parameters with ``[redacted]`` in the records of the
 development server (``werkzeug``) and of gunicorn (``gunicorn.access``).
 """
@@ -25,6 +26,7 @@ SENSITIVE_PARAMETERS = (
     "id_document_number",
     "password",
     "phone_number",
+    "s",  # the QR code's link signature: whoever has it sees the holder's record
     "t",  # a certificate token: it carries the holder's name and date of birth
     "token",
 )
