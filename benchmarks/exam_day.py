@@ -54,10 +54,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import sqlalchemy as sa
 
 from benchmarks import bare_app, stack
+from benchmarks.http_client import Client, HttpError, Reply
 from benchmarks.world import PASSWORD, Candidate, build_exam_day, setup_app
 from testing_center.config import database_uri
 
@@ -130,20 +130,20 @@ class Recorder:
 
 
 async def call(
-    client: httpx.AsyncClient,
+    client: Client,
     recorder: Recorder,
     endpoint: str,
     method: str,
     url: str,
     **kwargs: Any,
-) -> httpx.Response | None:
+) -> Reply | None:
     """One request, retried on connection failures; every try is recorded."""
     for attempt in range(RETRIES):
         started = time.monotonic()
         try:
             response = await client.request(method, url, **kwargs)
-        except httpx.HTTPError as error:
-            recorder.note(endpoint, started, type(error).__name__)
+        except HttpError as error:
+            recorder.note(endpoint, started, error.kind)
             await asyncio.sleep(1 + attempt)
             continue
         recorder.note(endpoint, started, str(response.status_code))
@@ -205,7 +205,7 @@ def answer_plan(items: list[dict[str, Any]], rng: random.Random) -> list[dict[st
 
 
 async def sit_exam(
-    client: httpx.AsyncClient,
+    client: Client,
     recorder: Recorder,
     candidate: Candidate,
     token: str,
@@ -257,7 +257,7 @@ async def sit_exam(
 
 
 async def save_bare(
-    client: httpx.AsyncClient,
+    client: Client,
     recorder: Recorder,
     owner: str,
     token: str,
@@ -280,7 +280,7 @@ async def save_bare(
 
 
 async def bare_candidate(
-    client: httpx.AsyncClient,
+    client: Client,
     recorder: Recorder,
     user_id: int,
     token: str,
@@ -301,12 +301,8 @@ async def bare_candidate(
         await save_bare(client, recorder, str(user_id), token, f"q{seq}", seq, "A")
 
 
-def new_client(port: int, connections: int) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}",
-        timeout=httpx.Timeout(60.0),
-        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
-    )
+def new_client(port: int, connections: int) -> Client:
+    return Client("127.0.0.1", port, connections)
 
 
 # ---- phases -----------------------------------------------------------------------------

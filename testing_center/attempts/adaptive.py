@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, func, select, true
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -310,14 +310,12 @@ def gate(
     return Gate(attempt_id, section_code, found[0], found[1], blueprint, position, position < last)
 
 
-def answer_open(rules: Gate | None) -> ColumnElement[bool]:
+def answer_open(rules: Gate) -> ColumnElement[bool]:
     """SQL condition for a save's UPDATE: no later item of the adaptive section exists.
 
     Part of the statement itself, so a save racing the append of the next item cannot
-    change the answer the next item was chosen on. Always true for fixed sections.
+    change the answer the next item was chosen on.
     """
-    if rules is None:
-        return true()
     later = aliased(AttemptItem)
     return ~(
         select(later.id)

@@ -8,12 +8,13 @@ found, so an id is never confirmed to someone who does not own it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Exists, func, select, update
+from sqlalchemy import ColumnElement, Exists, Select, Update, bindparam, func, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, undefer
 
@@ -373,19 +374,7 @@ def save_response(
     returns what it stored; why a save was refused is looked up only when it was.
     """
     row = session.execute(
-        select(
-            AttemptItem.id,
-            AttemptItem.section_code,
-            ItemVersion.content,
-            ItemVersion.item_type,
-            ExamTemplate.definition,
-        )
-        .select_from(Attempt)
-        .join(AttemptItem, AttemptItem.attempt_id == Attempt.id)
-        .join(ItemVersion, ItemVersion.id == AttemptItem.item_version_id)
-        .join(ExamTemplate, ExamTemplate.id == Attempt.template_id)
-        .where(Attempt.id == attempt_id, Attempt.user_id == user.id, AttemptItem.ref == item_ref)
-        .with_for_update(read=True, of=Attempt)
+        save_target_query(), {"attempt_id": attempt_id, "user_id": user.id, "item_ref": item_ref}
     ).one_or_none()
     if row is None:
         owned_attempt(session, attempt_id, user)  # raises when the attempt is not theirs
@@ -399,22 +388,20 @@ def save_response(
         except InvalidResponse:
             check_still_open(session, attempt_id, section_code, now)  # closed comes first
             raise
-    values: dict[str, Any] = {"value": value, "client_seq": client_seq, "saved_at": now}
-    if flagged is not None:
-        values["is_flagged"] = flagged
     gate = adaptive.gate(session, attempt_id, attempt_item_id, section_code, definition)
+    statement = fixed_save_update() if gate is None else save_update(adaptive.answer_open(gate))
     stored = session.execute(
-        update(Response)
-        .where(
-            Response.attempt_item_id == attempt_item_id,
-            Response.client_seq < client_seq,
-            open_attempt_exists(attempt_id, now),
-            open_section_exists(attempt_id, section_code, now),
-            adaptive.answer_open(gate),
-        )
-        .values(**values)
-        .returning(Response.value, Response.client_seq, Response.is_flagged, Response.saved_at)
-        .execution_options(synchronize_session=False)
+        statement,
+        {
+            "target_item_id": attempt_item_id,
+            "attempt_id": attempt_id,
+            "section_code": section_code,
+            "moment": now,
+            "new_value": value,
+            "new_seq": client_seq,
+            "new_flagged": flagged,
+        },
+        execution_options={"synchronize_session": False},
     ).one_or_none()
     written = stored is not None
     if not written:
@@ -441,6 +428,71 @@ def save_response(
     return ack
 
 
+@functools.cache
+def save_target_query() -> Select:
+    """The save's first read: the requester's attempt item with what checking the answer
+    needs, locking the attempt row for share.
+
+    Built once with bound parameters: on the busiest request of an exam day, building
+    the expression and its cache key anew each time cost about as much as the query.
+    """
+    return (
+        select(
+            AttemptItem.id,
+            AttemptItem.section_code,
+            ItemVersion.content,
+            ItemVersion.item_type,
+            ExamTemplate.definition,
+        )
+        .select_from(Attempt)
+        .join(AttemptItem, AttemptItem.attempt_id == Attempt.id)
+        .join(ItemVersion, ItemVersion.id == AttemptItem.item_version_id)
+        .join(ExamTemplate, ExamTemplate.id == Attempt.template_id)
+        .where(
+            Attempt.id == bindparam("attempt_id"),
+            Attempt.user_id == bindparam("user_id"),
+            AttemptItem.ref == bindparam("item_ref"),
+        )
+        .with_for_update(read=True, of=Attempt)
+    )
+
+
+@functools.cache
+def fixed_save_update() -> Update:
+    """The save's UPDATE for fixed sections, built once (see ``save_target_query``)."""
+    return save_update(true())
+
+
+def save_update(answer_open: ColumnElement[bool]) -> Update:
+    """The save's conditional UPDATE ... RETURNING, with bound parameters.
+
+    It writes only a newer ``client_seq`` while attempt and section are open and
+    ``answer_open`` holds (adaptive sections: no later item exists). A ``new_flagged``
+    of None keeps the stored flag.
+    """
+    moment = bindparam("moment", type_=Attempt.deadline_at.type)
+    attempt_id = bindparam("attempt_id", type_=Attempt.id.type)
+    return (
+        update(Response)
+        .where(
+            Response.attempt_item_id == bindparam("target_item_id"),
+            Response.client_seq < bindparam("new_seq"),
+            open_attempt_exists(attempt_id, moment),
+            open_section_exists(attempt_id, bindparam("section_code"), moment),
+            answer_open,
+        )
+        .values(
+            value=bindparam("new_value", type_=Response.value.type),
+            client_seq=bindparam("new_seq"),
+            saved_at=moment,
+            is_flagged=func.coalesce(
+                bindparam("new_flagged", type_=Response.is_flagged.type), Response.is_flagged
+            ),
+        )
+        .returning(Response.value, Response.client_seq, Response.is_flagged, Response.saved_at)
+    )
+
+
 def is_same_save(stored: Any, client_seq: int, value: Any, flagged: bool | None) -> bool:
     """True when the stored answer is this very save (a retry after a lost acknowledgement)."""
     return (
@@ -450,7 +502,7 @@ def is_same_save(stored: Any, client_seq: int, value: Any, flagged: bool | None)
     )
 
 
-def open_attempt_exists(attempt_id: str, now: dt.datetime) -> Exists:
+def open_attempt_exists(attempt_id: ColumnElement[str], now: ColumnElement[Any]) -> Exists:
     """SQL condition: the attempt is in progress and its deadline has not passed.
 
     Part of the save's own UPDATE, so on SQLite (where the earlier read is not locked)
@@ -468,7 +520,9 @@ def open_attempt_exists(attempt_id: str, now: dt.datetime) -> Exists:
     )
 
 
-def open_section_exists(attempt_id: str, section_code: str, now: dt.datetime) -> Exists:
+def open_section_exists(
+    attempt_id: ColumnElement[str], section_code: ColumnElement[str], now: ColumnElement[Any]
+) -> Exists:
     """SQL condition: the item's section has started, is not finished, and has time left."""
     return (
         select(AttemptSection.id)
