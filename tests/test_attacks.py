@@ -521,11 +521,15 @@ def database_contents(app) -> dict[str, list]:
 def requests_for(app, rule, values) -> Iterator[tuple[str, str, dict]]:
     for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
         for url in urls_for(app, rule, values):
+            # withdrawals name the victim's live share link, as an attacker would
+            victim_link = {"token": values["token"][0]}
             if url.startswith("/api/"):
                 body = JSON_BODIES.get(rule.endpoint)
+                if rule.endpoint == "certificates.withdraw_share":
+                    body = victim_link
                 kwargs = {"json": body} if method != "GET" and body is not None else {}
             else:
-                kwargs = {"data": dict(FORM_DATA)} if method != "GET" else {}
+                kwargs = {"data": {**FORM_DATA, **victim_link}} if method != "GET" else {}
             yield method, url, kwargs
 
 

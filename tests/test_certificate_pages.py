@@ -165,6 +165,79 @@ def test_share_needs_the_csrf_token_and_the_own_certificate(app, certified, make
     assert other.get(f"/results/certificates/{number}/badge.json").status_code == 404
 
 
+def share_path(candidate, number: str) -> str:
+    shared = candidate.post(f"/results/certificates/{number}/share", {"days": "30"})
+    url = html.unescape(re.search(r'id="share-url" type="text" value="([^"]+)"', shared.text)[1])
+    return url.split("127.0.0.1:5000", 1)[1]
+
+
+def as_seen(page: str, path: str) -> str:
+    """The page without its own address (in the language forms) and its CSRF tokens
+    (signed afresh with a time on every page)."""
+    page = page.replace(path, "PATH")
+    return re.sub(r'(name="csrf-token" content|name="csrf_token" value)="[^"]+"', "", page)
+
+
+def withdraw_forms(page: str) -> list[tuple[str, str]]:
+    """(action, token) of each withdraw button on a results page."""
+    return [
+        (html.unescape(action), token)
+        for action, token in re.findall(
+            r'<form method="post" action="([^"]+)" class="inline withdraw-share-form">\s*'
+            r'<input type="hidden" name="csrf_token" value="[^"]+">\s*'
+            r'<input type="hidden" name="token" value="([^"]+)">',
+            page,
+        )
+    ]
+
+
+def test_holder_withdraws_a_share_link_from_the_results_page(app, clock, certified):
+    """The results page lists the live links, each with a withdraw button (a CSRF form);
+    once withdrawn the link answers exactly as a link that never existed, the other
+    link still works, and the audit log has the withdrawal without the token."""
+    candidate, _attempt_id, number = certified
+    first, second = share_path(candidate, number), share_path(candidate, number)
+    stranger = app.test_client()
+    nowhere = "/verify/shared/no-such-link-at-all"
+    unknown = stranger.get(nowhere)
+    forms = withdraw_forms(candidate.get("/results").text)
+    assert sorted(token for _action, token in forms) == sorted(
+        path.rsplit("/", 1)[1] for path in (first, second)
+    )
+    action = forms[0][0]
+    token = first.rsplit("/", 1)[1]
+    forged = candidate.client.post(action, data={"token": token})
+    assert forged.status_code in (400, 403)
+    assert stranger.get(first).status_code == 200
+    done = candidate.post(action, {"token": token}, follow_redirects=True)
+    assert done.status_code == 200 and "The link was withdrawn" in done.text
+    gone = stranger.get(first)
+    assert (gone.status_code, as_seen(gone.text, first)) == (404, as_seen(unknown.text, nowhere))
+    assert stranger.get(second).status_code == 200
+    assert [t for _a, t in withdraw_forms(candidate.get("/results").text)] == [
+        second.rsplit("/", 1)[1]
+    ]
+    again = candidate.post(action, {"token": token}, follow_redirects=True)
+    assert "No such shared link." in again.text  # refused, and said so on the page
+    with app.app_context():
+        entry = db.session.scalar(
+            select(AuditEntry).where(AuditEntry.action == "certificate.share_withdrawn")
+        )
+        assert entry.entity_id == number and token not in json.dumps(entry.after)
+
+
+def test_only_the_holder_can_withdraw_a_share_link(app, certified, make_candidate):
+    """Another candidate withdrawing the holder's link, by the holder's number or by
+    their own certificate's number, gets 404 and the link keeps working."""
+    candidate, _attempt_id, number = certified
+    path = share_path(candidate, number)
+    token = path.rsplit("/", 1)[1]
+    other = Browser(app, make_candidate().email)
+    url = f"/results/certificates/{number}/share/withdraw"
+    assert other.post(url, {"token": token}).status_code == 404
+    assert app.test_client().get(path).status_code == 200
+
+
 def test_candidate_is_told_of_a_superseded_certificate(app, clock, sit):
     """After a re-score, the results page gives the new number and says the old one is
     no longer valid."""

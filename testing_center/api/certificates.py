@@ -85,7 +85,13 @@ class ShareSchema(Schema):
 
 class ShareLinkSchema(Schema):
     url = fields.String()
+    token = fields.String(metadata={"description": "names the link to withdraw it"})
+    created_at = fields.AwareDateTime()
     expires_at = fields.AwareDateTime()
+
+
+class WithdrawShareSchema(Schema):
+    token = fields.String(required=True, validate=validate.Length(min=1, max=64))
 
 
 class BadgeSchema(Schema):
@@ -229,7 +235,41 @@ def share(data, number):
     certificate = certs.own_certificate(db.session, number, requester())
     link = certs.share(db.session, certificate, data["days"], now())
     db.session.commit()
-    return {"url": certs.share_url(link), "expires_at": link.expires_at}
+    return share_link_payload(link)
+
+
+def share_link_payload(link) -> dict:
+    return {
+        "url": certs.share_url(link),
+        "token": link.token,
+        "created_at": link.created_at,
+        "expires_at": link.expires_at,
+    }
+
+
+@blp.route("/certificates/<number>/share", methods=["GET"])
+@require_roles(Role.CANDIDATE)
+@blp.response(200, ShareLinkSchema(many=True))
+@blp.doc(security=SECURITY)
+def share_links(number):
+    """The holder's share links of this certificate that still work, newest first."""
+    certificate = certs.own_certificate(db.session, number, requester())
+    live = certs.live_share_links(db.session, [certificate.id], now())
+    return [share_link_payload(link) for link in live.get(certificate.id, [])]
+
+
+@blp.route("/certificates/<number>/share/withdraw", methods=["POST"])
+@require_roles(Role.CANDIDATE)
+@blp.arguments(WithdrawShareSchema)
+@blp.response(204)
+@blp.alt_response(404, schema=ErrorSchema, description="No such certificate or live link")
+@blp.doc(security=SECURITY)
+def withdraw_share(data, number):
+    """End a share link before it expires; it then answers like an unknown link."""
+    user = requester()
+    certificate = certs.own_certificate(db.session, number, user)
+    certs.withdraw_share(db.session, certificate, data["token"], user, now())
+    db.session.commit()
 
 
 @blp.route("/certificates/<number>/badge", methods=["GET"])

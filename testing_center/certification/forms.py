@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 REVOCATION_LABELS = {  # one per models.REVOCATION_REASONS, in its order
@@ -50,6 +50,10 @@ class ShareForm(FlaskForm):
         choices=lambda: [(d, _("%(num)d days", num=d)) for d in SHARE_DAYS],
         validators=[DataRequired()],
     )
+
+
+class WithdrawShareForm(FlaskForm):
+    token = HiddenField(validators=[DataRequired(), Length(max=64)])
 
 
 class BatchForm(FlaskForm):

@@ -75,7 +75,8 @@ class Verification(Base):
 
 
 class ShareLink(Base):
-    """A link a candidate gives to someone to see one result, until it expires."""
+    """A link a candidate gives to someone to see one result, until it expires or the
+    candidate withdraws it (``withdrawn_at``)."""
 
     __tablename__ = "certificate_share_links"
 
@@ -83,6 +84,6 @@ class ShareLink(Base):
     certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"), index=True)
     created_at: Mapped[dt.datetime]
     expires_at: Mapped[dt.datetime]
-    revoked: Mapped[bool] = mapped_column(default=False)
+    withdrawn_at: Mapped[dt.datetime | None]
 
     certificate: Mapped[Certificate] = relationship()

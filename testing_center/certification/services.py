@@ -589,6 +589,58 @@ def share(session: Session, certificate: Certificate, days: int, now: dt.datetim
     return link
 
 
+def is_live(link: ShareLink, now: dt.datetime) -> bool:
+    """Whether a share link still shows its certificate: not withdrawn, not expired."""
+    return link.withdrawn_at is None and link.expires_at > now
+
+
+def live_share_links(
+    session: Session, certificate_ids: list[int], now: dt.datetime
+) -> dict[int, list[ShareLink]]:
+    """Per certificate, its links that still work, newest first (for the holder)."""
+    if not certificate_ids:
+        return {}
+    links_by_certificate: dict[int, list[ShareLink]] = {}
+    for link in session.scalars(
+        select(ShareLink)
+        .where(
+            ShareLink.certificate_id.in_(certificate_ids),
+            ShareLink.withdrawn_at.is_(None),
+            ShareLink.expires_at > now,
+        )
+        .order_by(ShareLink.created_at.desc())
+    ):
+        links_by_certificate.setdefault(link.certificate_id, []).append(link)
+    return links_by_certificate
+
+
+def withdraw_share(
+    session: Session, certificate: Certificate, token: str, actor: User, now: dt.datetime
+) -> ShareLink:
+    """End a live share link of ``certificate`` before it expires; from then on it
+    answers exactly as an unknown or expired link. A token of another certificate, an
+    unknown one or a dead link is "not found" alike, so the answer tells nothing about
+    other holders' links. Audited, like the centre's revocations (the token is not)."""
+    link = session.get(ShareLink, token, with_for_update=True)
+    if link is None or link.certificate_id != certificate.id or not is_live(link, now):
+        raise NotFound(N_("No such shared link."), code="share_link_not_found")
+    link.withdrawn_at = now
+    audit.record(
+        session,
+        actor=actor,
+        action="certificate.share_withdrawn",
+        entity="certificate",
+        entity_id=certificate.number,
+        now=now,
+        after={
+            "created_at": link.created_at.isoformat(),
+            "expires_at": link.expires_at.isoformat(),
+        },
+    )
+    session.flush()
+    return link
+
+
 def share_url(link: ShareLink) -> str:
     """The public address of a share link (in a request)."""
     return f"{public_base_url()}{url_for('verify.shared', token=link.token)}"
@@ -608,9 +660,12 @@ def badge_export(
     return {"credential": credential, "jwt": jwt}
 
 
-def holder_certificates(session: Session, attempt_ids: list[str]) -> dict[str, list[dict]]:
+def holder_certificates(
+    session: Session, attempt_ids: list[str], now: dt.datetime
+) -> dict[str, list[dict]]:
     """Per attempt, its certificates newest first (the first is the one in force unless
-    revoked; older ones were superseded): number, status, dates, reason, successor."""
+    revoked; older ones were superseded): number, status, dates, reason, successor, and
+    the share links that still work (for the holder to withdraw)."""
     if not attempt_ids:
         return {}
     rows = session.scalars(
@@ -619,6 +674,7 @@ def holder_certificates(session: Session, attempt_ids: list[str]) -> dict[str, l
         .order_by(Certificate.issued_at.desc(), Certificate.id.desc())
     ).all()
     numbers = {row.id: row.number for row in rows}
+    shared = live_share_links(session, list(numbers), now)
     found: dict[str, list[dict]] = {}
     for row in rows:
         found.setdefault(row.attempt_id, []).append(
@@ -629,6 +685,7 @@ def holder_certificates(session: Session, attempt_ids: list[str]) -> dict[str, l
                 "revoked_at": row.revoked_at,
                 "revocation_reason": row.revocation_reason,
                 "superseded_by": numbers.get(row.superseded_by_id),
+                "share_links": shared.get(row.id, []),
             }
         )
     return found

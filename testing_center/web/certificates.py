@@ -1,6 +1,7 @@
 """The candidate's certificate actions, beside their results: share a link that expires,
-download the Open Badges credential. The PDF itself (certificate or practice report) is
-the API's ``GET /api/v1/attempts/{id}/certificate.pdf``, which the session cookie opens.
+withdraw it early, download the Open Badges credential. The PDF itself (certificate or
+practice report) is the API's ``GET /api/v1/attempts/{id}/certificate.pdf``, which the
+session cookie opens.
 
 Each action calls the same service as the JSON API; another holder's certificate answers
 "not found", exactly like a number that does not exist.
@@ -10,7 +11,8 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, redirect, render_template, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 
 from testing_center.access import requester, require_roles
 from testing_center.accounts.models import Role
@@ -18,6 +20,7 @@ from testing_center.certification import services as certs
 from testing_center.certification.forms import (
     SHARE_DAYS,
     ShareForm,
+    WithdrawShareForm,
     certificate_status_label,
     revocation_label,
 )
@@ -60,6 +63,24 @@ def share(number: str):
     )
 
 
+@bp.route("/<number>/share/withdraw", methods=["POST"])
+@require_roles(Role.CANDIDATE)
+def withdraw_share(number: str):
+    """End a share link now: whoever opens it from then on reads "expired or unknown"."""
+    user = requester()
+    certificate = certs.own_certificate(db.session, number, user)
+    form = WithdrawShareForm()
+    if not form.validate_on_submit():
+        flash_form_errors(form)
+        return redirect(url_for("bookings.results"))
+    ok, _link = act(
+        lambda: certs.withdraw_share(db.session, certificate, form.token.data, user, now())
+    )
+    if ok:
+        flash(_("The link was withdrawn: it no longer shows your certificate."), "info")
+    return redirect(url_for("bookings.results"))
+
+
 @bp.route("/<number>/badge.json")
 @require_roles(Role.CANDIDATE)
 def badge(number: str):
@@ -82,4 +103,4 @@ def badge(number: str):
 
 def certificates_of(attempt_ids: list[str]) -> dict[str, list[dict]]:
     """What the results pages show of each attempt's certificates."""
-    return certs.holder_certificates(db.session, attempt_ids)
+    return certs.holder_certificates(db.session, attempt_ids, now())

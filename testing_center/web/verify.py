@@ -178,10 +178,11 @@ def photo():
 
 @bp.route("/shared/<token>")
 def shared(token: str):
-    """A result a candidate shared: shown until the link expires."""
+    """A result a candidate shared: shown until the link expires or is withdrawn; then it
+    answers as a link that never existed."""
     link = db.session.get(ShareLink, token)
     moment = now()
-    if link is None or link.revoked or link.expires_at <= moment:
+    if link is None or not certs.is_live(link, moment):
         return page(404, expired=True)
     certs.log_verification(db.session, link.certificate.number, link.certificate, "share", moment)
     db.session.commit()
