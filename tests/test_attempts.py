@@ -83,6 +83,33 @@ def test_start_again_resumes_open_attempt(client, candidate):
     assert again.json["id"] == first["id"]
 
 
+def test_start_answers_with_the_state_a_read_returns(client, candidate):
+    """The state a start answers with, built from the rows it just wrote, is the state
+    reading the attempt back returns, recordings and their play counters included."""
+    state = start(client, candidate)
+    assert any(item.get("audio") for item in items_of(state))
+    assert client.get(f"/api/v1/attempts/{state['id']}", headers=candidate).json == state
+
+
+def test_start_reads_the_form_versions_once(app, client, candidate):
+    """A start loads its form's item versions in one query, not one per item."""
+    from sqlalchemy import event
+
+    with app.app_context():
+        engine = db.engine
+    statements = []
+
+    def record(_connection, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    state = start(client, candidate)
+    event.remove(engine, "before_cursor_execute", record)
+    reads = [s for s in statements if s.lstrip().startswith("SELECT item_versions.id")]
+    assert len(items_of(state)) == 16
+    assert len(reads) == 1
+
+
 def test_start_unknown_exam(client, candidate):
     """An unknown exam code gets 404 exam_not_found."""
     response = client.post("/api/v1/attempts", json={"exam_code": "nope"}, headers=candidate)

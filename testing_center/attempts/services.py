@@ -158,7 +158,7 @@ def new_attempt(
     attempt = Attempt(
         id=secrets.token_hex(16),
         user_id=user.id,
-        template_id=template.id,
+        template=template,
         mode=mode,
         booking_id=booking_id,
         status=AttemptStatus.IN_PROGRESS,
@@ -184,7 +184,11 @@ def new_attempt(
                 )
             )
     adaptive.add_first_items(session, attempt, blueprint)
-    attempt.plays = audio_sources(session, attempt.items)
+    # The objects, not only their ids: the start answers with the form built from them.
+    versions = form_versions(session, attempt.items)
+    for attempt_item in attempt.items:
+        attempt_item.item_version = versions[attempt_item.item_version_id]
+    attempt.plays = audio_sources(attempt.items)
     return attempt
 
 
@@ -229,15 +233,25 @@ def start_proctored(
     return attempt, True
 
 
-def owned_attempt(session: Session, attempt_id: str, user: User) -> Attempt:
-    """Return the user's attempt with its form loaded, or raise ``NotFound``."""
+def owned_attempt(
+    session: Session, attempt_id: str, user: User, *, player_view: bool = False
+) -> Attempt:
+    """Return the user's attempt with its form loaded, or raise ``NotFound``.
+
+    ``player_view`` loads only what the player's state shows: not the item records,
+    keys, explanations or details of the form's versions (a third of a state read's
+    work; issue 8). Should the read close the attempt, scoring loads the keys then.
+    """
+    versions = selectinload(Attempt.items).selectinload(AttemptItem.item_version)
     attempt = session.scalar(
         select(Attempt)
         .where(Attempt.id == attempt_id, Attempt.user_id == user.id)
         .options(
-            selectinload(Attempt.items)
-            .selectinload(AttemptItem.item_version)
-            .selectinload(ItemVersion.item),
+            versions.defer(ItemVersion.answer_key)
+            .defer(ItemVersion.explanation)
+            .defer(ItemVersion.details)
+            if player_view
+            else versions.selectinload(ItemVersion.item),
             selectinload(Attempt.items).selectinload(AttemptItem.response),
             selectinload(Attempt.template),
             selectinload(Attempt.plays),
@@ -252,13 +266,21 @@ def owned_attempt(session: Session, attempt_id: str, user: User) -> Attempt:
     return attempt
 
 
-def current_attempt(session: Session, attempt_id: str, user: User, now: dt.datetime) -> Attempt:
+def current_attempt(
+    session: Session,
+    attempt_id: str,
+    user: User,
+    now: dt.datetime,
+    *,
+    player_view: bool = False,
+) -> Attempt:
     """Return the user's attempt as of ``now``: one whose time is up is finished first.
 
     Until the scheduler's sweep exists, reading an expired attempt is what closes it;
     either way it is scored with exactly the answers saved before the deadline.
+    ``player_view`` as for ``owned_attempt``.
     """
-    attempt = owned_attempt(session, attempt_id, user)
+    attempt = owned_attempt(session, attempt_id, user, player_view=player_view)
     now = attempt.paused_at or now  # a paused attempt's clock stands still
     if attempt.status == AttemptStatus.IN_PROGRESS and clock_step_due(attempt, now):
         # Lock the attempt row before changing sections (the same order as every other
@@ -744,17 +766,15 @@ def stimulus_keys(contents: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     return keys
 
 
-def audio_sources(session: Session, attempt_items: list[AttemptItem]) -> list[AttemptPlay]:
+def form_versions(session: Session, attempt_items: list[AttemptItem]) -> dict[int, ItemVersion]:
+    """The item versions of a new form by id, in one query."""
+    ids = [i.item_version_id for i in attempt_items]
+    return {v.id: v for v in session.scalars(select(ItemVersion).where(ItemVersion.id.in_(ids)))}
+
+
+def audio_sources(attempt_items: list[AttemptItem]) -> list[AttemptPlay]:
     """Return one play counter per audio clip of the form (item clips and conversations)."""
-    versions = {
-        v.id: v
-        for v in session.scalars(
-            select(ItemVersion).where(
-                ItemVersion.id.in_([i.item_version_id for i in attempt_items])
-            )
-        )
-    }
-    contents = [versions[i.item_version_id].content for i in attempt_items]
+    contents = [i.item_version.content for i in attempt_items]
     keys = stimulus_keys(contents)
     plays: dict[str, AttemptPlay] = {}
     for attempt_item, content in zip(attempt_items, contents, strict=True):

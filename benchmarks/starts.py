@@ -1,0 +1,154 @@
+"""The cost of starting a proctored attempt, in process (issue 8).
+
+Run from the repository root, after ``pip install -e ".[postgres,bench]"``::
+
+    python -m benchmarks.starts --starts 20
+
+On a fresh PostgreSQL database (``--server``, migrated with ``testing-center db
+upgrade``), ``benchmarks.world.build_exam_day`` seeds the shipped bank and checks in
+``--starts`` + 1 candidates of the JFT-Basic-style exam in an open session. Through
+Flask's test client (no HTTP server, so the figures are the application's own work):
+
+- ``statements``: SQL statements of the first start (``POST /api/v1/attempts
+  {booking_id}``; it also reads the pools into the per-process cache), of the second
+  (the pools cached) and of the state read after it, counted with a
+  ``before_cursor_execute`` listener (COMMIT is not counted);
+- ``start``: wall and CPU time (``time.process_time``) of each of ``--starts`` starts by
+  different candidates, medians;
+- then ``--starts`` more starts under cProfile, kept apart from the timed ones so the
+  profiler's overhead is not in the times (``--profile FILE`` writes the statistics;
+  the top functions by cumulative time are printed).
+
+PostgreSQL's own CPU is not in these figures; the exam-day benchmark measures it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime as dt
+import io
+import json
+import pstats
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks import stack
+
+DEFAULT_OUT = Path(__file__).parent / "results" / "starts.json"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--starts", type=int, default=20)
+    parser.add_argument("--server", default=stack.DEFAULT_SERVER_URL)
+    parser.add_argument("--profile", type=Path, help="write the cProfile statistics here")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    from sqlalchemy import event
+
+    from benchmarks.world import build_exam_day, setup_app
+    from testing_center.accounts.models import User
+    from testing_center.accounts.services import issue_token
+    from testing_center.extensions import db
+
+    report: dict[str, Any] = {
+        "benchmark": "starts",
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": stack.machine(),
+        "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+    }
+    with (
+        tempfile.TemporaryDirectory(prefix="starts-") as folder,
+        stack.fresh_database(args.server) as url,
+    ):
+        env = stack.app_environment(url, Path(folder))
+        stack.cli(["db", "upgrade"], env)
+        app = setup_app(url, folder)
+        now = dt.datetime.now(dt.UTC)
+        candidates, _ = build_exam_day(
+            app, 2 * args.starts + 2, login_sample=0, now=now, progress=lambda _: None
+        )
+        with app.app_context():
+            tokens = [
+                issue_token(db.session, db.session.get(User, c.user_id), now, 3600).token
+                for c in candidates
+            ]
+            db.session.commit()
+            engine = db.engine
+        client = app.test_client()
+
+        def start(number: int) -> dict[str, Any]:
+            response = client.post(
+                "/api/v1/attempts",
+                json={"booking_id": candidates[number].booking_id},
+                headers={"Authorization": f"Bearer {tokens[number]}"},
+            )
+            assert response.status_code == 201, response.json
+            return response.json
+
+        counted = {"n": 0}
+        seen: list[str] = []
+
+        def count(_connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            counted["n"] += 1
+            seen.append(" ".join(statement.split())[:120])
+
+        event.listen(engine, "before_cursor_execute", count)
+        start(0)
+        report["statements"] = {"first_start": counted["n"]}
+        counted["n"], seen[:] = 0, []
+        state = start(1)
+        report["statements"]["start"] = counted["n"]
+        report["start_statements"] = list(seen)
+        counted["n"] = 0
+        client.get(
+            f"/api/v1/attempts/{state['id']}",
+            headers={"Authorization": f"Bearer {tokens[1]}"},
+        )
+        report["statements"]["state"] = counted["n"]
+        event.remove(engine, "before_cursor_execute", count)
+        report["form_items"] = state["item_count"]
+
+        walls, cpus = [], []
+        for number in range(2, args.starts + 2):
+            wall, cpu = time.perf_counter(), time.process_time()
+            start(number)
+            walls.append(time.perf_counter() - wall)
+            cpus.append(time.process_time() - cpu)
+        profile = cProfile.Profile()
+        profile.enable()
+        for number in range(args.starts + 2, 2 * args.starts + 2):
+            start(number)
+        profile.disable()
+        report["start"] = {
+            "starts": args.starts,
+            "median_ms": round(stack.median(walls) * 1000, 1),
+            "median_cpu_ms": round(stack.median(cpus) * 1000, 1),
+            "mean_cpu_ms": round(sum(cpus) / len(cpus) * 1000, 1),
+        }
+        text = io.StringIO()
+        stats = pstats.Stats(profile, stream=text)
+        report["start"]["profiled_ms_per_start"] = round(stats.total_tt / args.starts * 1000, 1)
+        stats.sort_stats("cumulative").print_stats(25)
+        report["profile_top"] = text.getvalue().splitlines()[:60]
+        if args.profile:
+            profile.dump_stats(args.profile)
+        with app.app_context():
+            db.engine.dispose()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+    print("\n".join(report["profile_top"]))
+    print(f"statements: {report['statements']} (form of {report['form_items']} items)")
+    print(f"start: {report['start']}")
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
