@@ -253,6 +253,8 @@ def add_first_items(session: Session, attempt: Attempt, blueprint: Blueprint) ->
     Raise ``AssemblyError`` when a section's pool has fewer eligible items than the
     section's minimum length.
     """
+    if all(section.adaptive is None for section in blueprint.sections):
+        return  # a fixed form: no need to look up the items it took
     taken = items_in_attempt(session, (item.item_version_id for item in attempt.items))
     position = len(attempt.items)
     for index, section in enumerate(blueprint.sections):
