@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from PIL import Image
 from pypdf import PdfReader, PdfWriter
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, text
 
 from certificates import codes, links, signing
 from certificates.verify import verify_document
@@ -482,3 +482,33 @@ def test_the_qr_link_signature_stays_out_of_request_logs():
     """Whoever has the signature sees the holder's record: access logs redact it."""
     line = "GET /verify?n=JP-4N7QX-B2K9M-TW3D0&s=q1w2_e3-r4 HTTP/1.1"
     assert redact(line) == "GET /verify?n=JP-4N7QX-B2K9M-TW3D0&s=[redacted] HTTP/1.1"
+
+
+def test_a_lookup_commits_without_waiting_for_the_disk(app, client, clock, sit):
+    """A public lookup writes only its count and log row: on PostgreSQL its transaction
+    sets synchronous_commit off (a crash may lose the last of those rows), and the
+    setting ends with that transaction."""
+    _headers, _attempt_id, session_id = sit()
+    release(app, clock, session_id)
+    with app.app_context():
+        number = db.session.scalar(select(Certificate.number))
+        engine = db.engine
+        is_postgresql = engine.dialect.name == "postgresql"
+    lookup = {"date_of_birth": BORN}
+    client.get(f"/api/v1/certificates/{number}", query_string=lookup)  # the window's counter
+    statements: list[str] = []
+
+    def record(_connection, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        found = client.get(f"/api/v1/certificates/{number}", query_string=lookup)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert found.status_code == 200 and found.json["number"] == number
+    assert ("SET LOCAL synchronous_commit = off" in statements) is is_postgresql
+    assert len(statements) == 3 + is_postgresql  # count, read, log row: no re-read
+    if is_postgresql:
+        with app.app_context():
+            assert db.session.scalar(text("SHOW synchronous_commit")) == "on"

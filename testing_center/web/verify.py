@@ -37,6 +37,10 @@ PHOTO_GRANT_SECONDS = 600
 
 
 def within_limit() -> str:
+    """Count this request against the client's verification budget (429 past it); the
+    check's transaction writes only that count and a log row, so its commit does not
+    wait for the disk (``certs.without_flush_wait``)."""
+    certs.without_flush_wait(db.session)
     key = client_key("verify")
     config = current_app.config
     window = dt.timedelta(seconds=config["VERIFY_RATE_WINDOW_SECONDS"])
