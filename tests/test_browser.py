@@ -14,7 +14,11 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import select
 from werkzeug.serving import make_server
+
+from testing_center.attempts.models import Attempt
+from testing_center.extensions import db
 
 from .conftest import PASSWORD
 
@@ -101,8 +105,9 @@ def sign_in_and_start(page, live_server, user, exam: str = "jft-basic-practice")
     wait_ready(page)
 
 
-def test_candidate_takes_practice_exam(page, live_server, make_candidate, clock):
-    """Sign in, answer by click and by keyboard, lose the network, reload, finish, see score."""
+def test_candidate_takes_practice_exam(page, live_server, make_candidate, clock, app):
+    """Sign in, answer by click and by keyboard, lose the network (the failed tries are
+    reported with the next save), reload, finish, see score."""
     user = make_candidate()
     sign_in_and_start(page, live_server, user)
     assert re.fullmatch(r"(19|20):\d\d", page.text_content("#timer"))
@@ -125,6 +130,8 @@ def test_candidate_takes_practice_exam(page, live_server, make_candidate, clock)
     page.unroute("**/responses/**")
     page.wait_for_selector('#save-status[data-kind="saved"]', timeout=20000)
     assert answered_cells(page) == 3
+    with app.app_context():
+        assert db.session.scalar(select(Attempt.save_retries)) >= 1
 
     clock.advance(seconds=125)
     page.reload()

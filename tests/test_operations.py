@@ -152,6 +152,56 @@ def checked_in_candidate(client, world, clock, make_candidate, auth_headers, ses
     return candidate, headers, booking
 
 
+def test_the_roster_shows_saves_the_candidates_page_had_to_retry(
+    client, world, clock, make_candidate, auth_headers
+):
+    """The page reports failed tries with its next save; the proctor sees them per seat,
+    and a save reporting none changes nothing."""
+    created = schedule(client, world, NEXT_WEEK)
+    proctor = world["headers"]["proctor"]
+    _candidate, headers, booking = checked_in_candidate(
+        client, world, clock, make_candidate, auth_headers, created["id"]
+    )
+    clock.current = NEXT_WEEK - dt.timedelta(minutes=30)
+    checked_in = client.post(
+        "/api/v1/check-in",
+        json={"admission_number": booking["admission_number"], "id_document_number": "AB1234567"},
+        headers=proctor,
+    )
+    assert checked_in.status_code == 200
+    clock.current = NEXT_WEEK
+    assert client.post(f"/api/v1/sessions/{created['id']}/open", headers=proctor).status_code == 200
+    started = client.post(
+        "/api/v1/attempts", json={"booking_id": booking["booking_id"]}, headers=headers
+    )
+    url = f"/api/v1/attempts/{started.json['id']}/responses/"
+    url += started.json["sections"][0]["items"][0]["ref"]
+
+    def roster_row():
+        rows = client.get(f"/api/v1/sessions/{created['id']}/roster", headers=proctor).json
+        return rows[0]["save_retries"], rows[0]["save_trouble_at"]
+
+    assert client.put(url, json={"response": "A", "client_seq": 1}, headers=headers).json[
+        "accepted"
+    ]
+    assert roster_row() == (0, None)
+    clock.advance(minutes=3)
+    saved = client.put(url, json={"response": "B", "client_seq": 2, "retries": 4}, headers=headers)
+    assert saved.status_code == 200 and saved.json["accepted"]
+    clock.advance(minutes=1)
+    client.put(url, json={"response": "C", "client_seq": 3, "retries": 2}, headers=headers)
+    retries, last = roster_row()
+    assert retries == 6
+    assert dt.datetime.fromisoformat(last) == NEXT_WEEK + dt.timedelta(minutes=4)
+
+    for bad in (-1, "3", 10**6):
+        refused = client.put(
+            url, json={"response": "D", "client_seq": 4, "retries": bad}, headers=headers
+        )
+        assert refused.status_code == 422
+    assert roster_row()[0] == 6
+
+
 def test_check_in_open_start_pause_resume_extend_void(
     app, client, world, clock, make_candidate, auth_headers
 ):

@@ -432,7 +432,15 @@ def test_check_in_open_start_and_console(app, clock, people, session_id):
     (row,) = roster.json
     assert row["admission_number"] == number and row["status"] == "in_progress"
     assert row["attempt_id"] == attempt_id and row["seat"] == "A-7"
+    assert row["save_retries"] == 0 and 'class="save-retries"></td>' in console.text
     assert {"booking.check_in", "session.open"} <= set(audit_actions(app))
+
+    with app.app_context():  # as the page reports them (tests/test_operations.py)
+        attempt = db.session.get(Attempt, attempt_id)
+        attempt.save_retries, attempt.save_trouble_at = 3, NEXT_WEEK + dt.timedelta(minutes=2)
+        db.session.commit()
+    console = proctor.get(f"/staff/proctor/sessions/{session_id}").text
+    assert re.search(r'class="save-retries">3, last at [^<]*14:02', console)
 
 
 @pytest.fixture
@@ -672,3 +680,23 @@ def test_paused_overlay_keeps_answers_until_resumed(
     tab.wait_for_selector('#save-status[data-kind="saved"]', timeout=15000)
     assert set(answered_refs(app, attempt_id)) == {"q1"}
     assert tab.locator("#question-grid .cell.answered").count() == 1
+
+
+@pytest.mark.browser
+def test_live_roster_shows_saves_retried(app, people, session_id, started, live_url, tab):
+    """The console's roster, redrawn from the API by its script, shows a seat whose page
+    had to retry saves: how many, and when it last reported."""
+    with app.app_context():
+        attempt = db.session.get(Attempt, started["attempt_id"])
+        attempt.save_retries, attempt.save_trouble_at = 3, NEXT_WEEK + dt.timedelta(minutes=2)
+        db.session.commit()
+    tab.goto(f"{live_url}/login")
+    tab.fill("#email", people["proctor_email"])
+    tab.fill("#password", PASSWORD)
+    tab.click("button.primary")
+    tab.goto(f"{live_url}/staff/proctor/sessions/{session_id}")
+    # the script's own rendering: the time with seconds, in the centre's zone
+    tab.wait_for_function(
+        "/^3, last at \\d\\d:02:00/.test("
+        "document.querySelector('#roster-body .save-retries').textContent)"
+    )

@@ -36,6 +36,7 @@ from testing_center.attempts.services import (
     granted_audio,
     owned_attempt,
     record_play,
+    record_save_retries,
     results_released,
     reviewable_attempt,
     save_response,
@@ -135,6 +136,9 @@ def put_response(data, attempt_id, item_ref):
             # The catch-up may have ended the attempt; the first reason says why.
             raise (error if second.code == "attempt_closed" else second) from None
     db.session.commit()
+    if data["retries"]:
+        record_save_retries(db.session, attempt_id, requester(), data["retries"], moment)
+        db.session.commit()
     return {**ack.__dict__, "server_time": moment}
 
 

@@ -331,7 +331,8 @@ def close_session(session_id):
 @blp.response(200, RosterRowSchema(many=True))
 @blp.doc(security=SECURITY)
 def roster(session_id):
-    """Every seat: status, section, answered count, remaining time, last activity."""
+    """Every seat: status, section, answered count, remaining time, last activity, and
+    the saves the candidate's page had to retry."""
     exam_session = staff_session(session_id)
     moment = now()
     rows = proctoring.roster(db.session, exam_session)
@@ -364,6 +365,8 @@ def roster(session_id):
             "items": row.items,
             "remaining_seconds": row.remaining_seconds(moment),
             "last_activity_at": row.last_activity_at,
+            "save_retries": row.attempt.save_retries if row.attempt else 0,
+            "save_trouble_at": row.attempt.save_trouble_at if row.attempt else None,
             "pending_extensions": [
                 extension_payload(e, row.attempt)
                 for e in pending.get(row.attempt.id if row.attempt else "", [])

@@ -163,6 +163,12 @@ class RosterRowSchema(Schema):
     items = fields.Integer()
     remaining_seconds = fields.Integer(allow_none=True)
     last_activity_at = fields.AwareDateTime(allow_none=True)
+    save_retries = fields.Integer(
+        metadata={"description": "Saves the candidate's page had to retry, as it reported"}
+    )
+    save_trouble_at = fields.AwareDateTime(
+        allow_none=True, metadata={"description": "When the page last reported retries"}
+    )
     pending_extensions = fields.List(fields.Nested(ExtensionSchema))
 
 

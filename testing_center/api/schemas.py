@@ -7,6 +7,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from testing_center.accounts.services import MAX_PASSWORD_LENGTH
 
 MAX_CLIENT_SEQ = 2**31 - 1  # the column is a 32-bit integer on PostgreSQL
+MAX_SAVE_RETRIES = 100_000  # a page retries at most every 10 s: far beyond any exam
 
 
 class ErrorBodySchema(Schema):
@@ -253,6 +254,15 @@ class SaveResponseSchema(Schema):
         required=True, strict=True, validate=validate.Range(min=1, max=MAX_CLIENT_SEQ)
     )
     flagged = fields.Boolean(load_default=None)
+    retries = fields.Integer(
+        load_default=0,
+        strict=True,
+        validate=validate.Range(min=0, max=MAX_SAVE_RETRIES),
+        metadata={
+            "description": "Tries that failed (network or server trouble) since the page's "
+            "last acknowledged save; shown to the proctor"
+        },
+    )
 
 
 class SaveAckSchema(Schema):

@@ -65,6 +65,10 @@ class Attempt(Base):
     paused_at: Mapped[dt.datetime | None]
     paused_seconds: Mapped[int] = mapped_column(default=0)
     extra_seconds: Mapped[int] = mapped_column(default=0)
+    # saves the candidate's page had to retry (network or server trouble), as it reported
+    # them once a save got through: the server never sees the failures themselves
+    save_retries: Mapped[int] = mapped_column(default=0, server_default="0")
+    save_trouble_at: Mapped[dt.datetime | None]
 
     template: Mapped[ExamTemplate] = relationship()
     items: Mapped[list[AttemptItem]] = relationship(

@@ -515,6 +515,22 @@ def save_update(answer_open: ColumnElement[bool]) -> Update:
     )
 
 
+def record_save_retries(
+    session: Session, attempt_id: str, user: User, retries: int, now: dt.datetime
+) -> None:
+    """Add the retries a candidate's page reports to the attempt, for the proctor's roster.
+
+    Called after the save's own commit, in a transaction of its own: the save holds the
+    attempt row only for share, and a counter must never cost an answer.
+    """
+    session.execute(
+        update(Attempt)
+        .where(Attempt.id == attempt_id, Attempt.user_id == user.id)
+        .values(save_retries=Attempt.save_retries + retries, save_trouble_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def is_same_save(stored: Any, client_seq: int, value: Any, flagged: bool | None) -> bool:
     """True when the stored answer is this very save (a retry after a lost acknowledgement)."""
     return (

@@ -149,6 +149,7 @@ def console_page(session_id: int):
             "updated": _("Updated at %(time)s", time="%(time)s"),
             "failed": _("The roster could not be refreshed; retrying."),
             "empty": _("No candidates are booked yet."),
+            "retries": _("%(count)s, last at %(time)s", count="%(count)s", time="%(time)s"),
         },
     }
     return render_template(

@@ -41,6 +41,15 @@
     return td;
   }
 
+  /* Saves the candidate's page had to retry: a seat whose network is failing. */
+  function retries(row) {
+    const td = cell(row.save_retries ? format(strings.retries, {
+      count: row.save_retries, time: clockFormat.format(new Date(row.save_trouble_at)),
+    }) : "");
+    td.className = "save-retries";
+    return td;
+  }
+
   function remaining(row) {
     if (row.remaining_seconds === null) return null;
     if (row.status !== "in_progress") return row.remaining_seconds;
@@ -53,7 +62,7 @@
     if (!rows.length) {
       const tr = document.createElement("tr");
       const td = cell(strings.empty);
-      td.colSpan = 9;
+      td.colSpan = 10;
       tr.append(td);
       body.append(tr);
       return;
@@ -82,6 +91,7 @@
         cell(row.attempt_id ? row.answered + " / " + row.items : ""),
         left,
         cell(row.last_activity_at ? clockFormat.format(new Date(row.last_activity_at)) : ""),
+        retries(row),
         actions,
       );
       body.append(tr);

@@ -5,6 +5,7 @@
  *   monotonic clock (performance.now), so a wrong computer clock changes nothing.
  * - Each change gets a rising client_seq; unsaved changes wait in a queue mirrored to
  *   localStorage and are retried with backoff, so a network blip or a reload loses none.
+ *   The next save that gets through reports how many tries failed, for the proctor's roster.
  * - The server never sends keys; this file only renders what the API gives it.
  * - In an adaptive section the server picks each next question from the answers so far:
  *   an answer is sent only when confirmed with Next, and once it is acknowledged the
@@ -31,6 +32,7 @@
   let needsReload = false;   // a save found its section closed: fetch the state again
   let current = 0;           // index into items
   let lastSeq = 0;           // highest client_seq used or seen
+  let failedTries = 0;       // tries that failed since the last acknowledged save (told to the proctor)
   let deadlinePerf = 0;      // performance.now() value at which time is up
   let pending = {};          // ref -> {response, flagged, seq}
   let flushPromise = null;   // the flush in progress, if any
@@ -245,6 +247,7 @@
       try {
         response = await request("PUT", url, {
           response: entry.response, client_seq: entry.seq, flagged: entry.flagged,
+          retries: failedTries,
         });
       } catch (networkError) {
         return scheduleRetry();
@@ -253,6 +256,7 @@
       const body = await response.json().catch(() => ({}));
       const message = (body.error && body.error.message) || String(response.status);
       if (response.ok) {
+        failedTries = 0;  // the server has counted them
         acknowledge(ref, entry, body);
       } else if (response.status === 409 && body.error && body.error.code === "attempt_closed") {
         endAttempt(message);
@@ -312,6 +316,7 @@
   }
 
   function scheduleRetry() {
+    failedTries += 1;
     showStatus(strings.retrying, "error");
     retryTimer = window.setTimeout(flush, retryDelay);
     retryDelay = Math.min(retryDelay * 2, 10000);
