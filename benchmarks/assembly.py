@@ -14,10 +14,22 @@ of ``--batch``. The database is a fresh PostgreSQL one (``--server``), migrated 
 
 Measured (``--repeats`` times each, medians and 90th percentiles, wall and CPU):
 
-- ``build_form``: what starting an attempt runs - the pools' queries (the newest
-  approved version of each matching item), the enemy pairs, and the draw;
+- ``build_form``: what starting an attempt runs (without the exposure counts, which
+  depend on the attempts so far): the bank's revision token, the template's pools and
+  enemy pairs from the per-process cache (``exam_templates.services.FORM_POOLS``,
+  filled by the warm-up call, valid while the token is unchanged), and the draw;
+- ``build_form_uncached``: the same with the cache emptied before each call: the
+  pools' queries (the newest approved version of each matching item), the enemy pairs
+  and the draw, what the first start after a change of the bank runs;
 - ``assemble_form``: the draw alone, on pools already read (pure code);
-- ``pools_for``: the queries alone.
+- ``pools_for``: the pools' queries alone;
+- with ``--shown N`` (PostgreSQL only): N finished attempts of the template are then
+  written straight into the database, each showing ``form_items`` of the pool's item
+  versions (a sliding window, so every item is shown about equally often), and timed:
+  ``exposure_counts`` (counting the pool's showings afresh, what a start ran before
+  the counts were kept), ``exposure_kept`` (``testing_center.attempts.exposure``'s
+  kept counts after their first full count: what a start runs, here with no attempt
+  items written since) and ``build_form_with_exposure`` (``build_form`` with them).
 """
 
 from __future__ import annotations
@@ -113,6 +125,45 @@ def timed(function, repeats: int) -> dict[str, Any]:
     }
 
 
+def write_shown_attempts(
+    session: Any, template_id: int, versions: list[int], per_form: int, args: argparse.Namespace
+) -> None:
+    """Write ``args.shown`` finished attempts showing ``per_form`` of ``versions`` each,
+    with plain SQL (generating them through starts would take hours)."""
+    from sqlalchemy import text
+
+    from testing_center.accounts.models import Role
+    from testing_center.accounts.services import create_user
+
+    now = dt.datetime.now(dt.UTC)
+    user = create_user(
+        session, email="shown@bench.test", password="x" * 20, role=Role.CANDIDATE, now=now
+    )
+    session.execute(
+        text(
+            "INSERT INTO attempts (id, user_id, template_id, mode, status, seed, started_at,"
+            " deadline_at, paused_seconds, extra_seconds)"
+            " SELECT md5(a::text), :user_id, :template_id, 'practice', 'finished', a, :now, :now,"
+            " 0, 0 FROM generate_series(1, :shown) a"
+        ),
+        {"user_id": user.id, "template_id": template_id, "now": now, "shown": args.shown},
+    )
+    session.execute(
+        text(
+            "INSERT INTO attempt_items (attempt_id, ref, position, section_code, score_as,"
+            " max_points, item_version_id, option_order)"
+            " SELECT md5(a::text), 'q' || k, k, 's', 's', 1,"
+            " (CAST(:versions AS integer[]))[1 + (a * :per_form + k) % :count], '[]'"
+            " FROM generate_series(1, :shown) a, generate_series(1, :per_form) k"
+        ),
+        {"versions": versions, "per_form": per_form, "count": len(versions), "shown": args.shown},
+    )
+    session.commit()
+    session.execute(text("ANALYZE attempts"))
+    session.execute(text("ANALYZE attempt_items"))
+    session.commit()
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=20_000)
@@ -123,6 +174,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sqlite", action="store_true", help="a SQLite file instead")
     parser.add_argument("--keep-database", action="store_true", help="do not drop it")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--shown", type=int, default=0, help="attempts shown (exposure counts)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     return parser.parse_args(argv)
 
@@ -135,6 +187,7 @@ def main(argv: list[str] | None = None) -> None:
     from exam_templates.blueprint import parse_blueprint
     from exam_templates.services import (
         BLUEPRINTS_DIR,
+        FORM_POOLS,
         build_form,
         current_templates,
         load_templates,
@@ -145,6 +198,7 @@ def main(argv: list[str] | None = None) -> None:
     from item_bank.models import Item
     from item_bank.services import enemy_pairs, import_bundles
     from testing_center import create_app
+    from testing_center.attempts.exposure import EXPOSURE, exposure_counts
     from testing_center.extensions import db
 
     report: dict[str, Any] = {
@@ -187,12 +241,38 @@ def main(argv: list[str] | None = None) -> None:
             report["build_form"] = timed(
                 lambda: build_form(session, template, seed=next(seeds)), args.repeats
             )
+
+            def uncached() -> None:
+                FORM_POOLS.entries.clear()
+                build_form(session, template, seed=next(seeds))
+
+            report["build_form_uncached"] = timed(uncached, args.repeats)
             report["assemble_form"] = timed(
                 lambda: assemble_form(blueprint, pools, next(seeds), enemies=enemies),
                 args.repeats,
             )
             report["pools_for"] = timed(lambda: pools_for(session, blueprint), args.repeats)
             session.rollback()
+            if args.shown:
+                versions = sorted(e.version_id for pool in pools.values() for e in pool)
+                began = time.perf_counter()
+                write_shown_attempts(session, template.id, versions, report["form_items"], args)
+                report["shown_attempts"] = args.shown
+                report["shown_seconds"] = round(time.perf_counter() - began, 1)
+                report["exposure_counts"] = timed(
+                    lambda: exposure_counts(session, ids), args.repeats
+                )
+                report["exposure_kept"] = timed(lambda: EXPOSURE.counts(session, ids), args.repeats)
+                report["build_form_with_exposure"] = timed(
+                    lambda: build_form(
+                        session,
+                        template,
+                        seed=next(seeds),
+                        exposure=lambda pool_ids: EXPOSURE.counts(session, pool_ids),
+                    ),
+                    args.repeats,
+                )
+                session.rollback()
             db.engine.dispose()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
@@ -200,8 +280,17 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.template}: {report['form_items']} items drawn from pools of "
         f"{report['pool_items']} (bank {report['bank_items']})"
     )
-    for name in ("build_form", "assemble_form", "pools_for"):
-        print(f"  {name:14} {report[name]}")
+    for name in (
+        "build_form",
+        "build_form_uncached",
+        "assemble_form",
+        "pools_for",
+        "exposure_counts",
+        "exposure_kept",
+        "build_form_with_exposure",
+    ):
+        if name in report:
+            print(f"  {name:24} {report[name]}")
     print(f"written to {args.out}")
 
 

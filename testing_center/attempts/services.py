@@ -23,11 +23,11 @@ from exam_templates.models import ExamTemplate
 from exam_templates.services import build_form, current_templates
 from item_bank.errors import InvalidResponse
 from item_bank.models import ItemVersion, Media
-from item_bank.services import among
 from item_bank.types import ITEM_TYPES
 from scoring.grading import ResponseToGrade, grade_responses
 from testing_center.accounts.models import User
 from testing_center.attempts import adaptive
+from testing_center.attempts.exposure import EXPOSURE
 from testing_center.attempts.models import (
     Attempt,
     AttemptItem,
@@ -153,7 +153,7 @@ def new_attempt(
         session,
         template,
         seed=secrets.randbelow(2**31),
-        exposure=lambda ids: exposure_counts(session, ids),
+        exposure=lambda ids: EXPOSURE.counts(session, ids),
     )
     attempt = Attempt(
         id=secrets.token_hex(16),
@@ -304,17 +304,6 @@ def clock_step_due(attempt: Attempt, now: dt.datetime) -> bool:
         or (s.status == SectionStatus.BREAK and s.available_at <= now)
         for s in attempt.sections
     )
-
-
-def exposure_counts(session: Session, item_ids: set[int]) -> dict[int, int]:
-    """How many attempts showed each item (any version): the basis of exposure control."""
-    rows = session.execute(
-        select(ItemVersion.item_id, func.count())
-        .join(AttemptItem, AttemptItem.item_version_id == ItemVersion.id)
-        .where(among(session, ItemVersion.item_id, list(item_ids)))
-        .group_by(ItemVersion.item_id)
-    )
-    return dict(rows.all())
 
 
 def locked_attempt(session: Session, attempt_id: str, user: User, now: dt.datetime) -> Attempt:
