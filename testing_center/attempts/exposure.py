@@ -1,8 +1,8 @@
 """How often each item was shown: the exposure counts every start's assembly ranks by.
 
-Counting them afresh on every start scans every attempt item of the pool: 340 ms after
-10,000 attempts of a JLPT-style form (1,020,000 rows; benchmarks/README.md, assembly),
-growing with every attempt. Each process therefore keeps the counts of all items and,
+Counting them afresh on every start scans every attempt item of the pool: 300 to 500 ms
+after 10,000 attempts of a JLPT-style form (1,020,000 rows; benchmarks/README.md,
+assembly), growing with every attempt. Each process therefore keeps the counts of all items and,
 on each start, adds only the attempt items written since it last looked (``id`` above
 its mark: a range read of the primary key, a few hundred rows during a start rush).
 
