@@ -43,6 +43,7 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     Flowable,
     KeepInFrame,
+    LayoutError,
     Paragraph,
     SimpleDocTemplate,
     Spacer,
@@ -163,19 +164,21 @@ def render_certificate(
     fonts.register_fonts()
     styles = Styles()
     width = CONTENT_WIDTH
-    story: list[Flowable] = [
-        header_block(facts, styles, width),
-        Spacer(0, 4 * mm),
-        candidate_block(facts, styles, width),
-        Spacer(0, 4 * mm),
-        scores_block(facts.sections, styles, width),
-        Spacer(0, 2 * mm),
-        result_block(facts, styles, width),
-        Spacer(0, 4 * mm),
-        verification_block(
-            token, links.verification_link(base_url, facts.number, link_signature), styles, width
-        ),
-    ]
+    link = links.verification_link(base_url, facts.number, link_signature)
+
+    def story() -> list[Flowable]:
+        return [
+            header_block(facts, styles, width),
+            Spacer(0, 4 * mm),
+            candidate_block(facts, styles, width),
+            Spacer(0, 4 * mm),
+            scores_block(facts.sections, styles, width),
+            Spacer(0, 2 * mm),
+            result_block(facts, styles, width),
+            Spacer(0, 4 * mm),
+            verification_block(token, link, styles, width),
+        ]
+
     _warn_missing_glyphs(facts.full_name, facts.test_centre, facts.issuing_centre)
     return _build(
         story,
@@ -688,57 +691,60 @@ def practice_report(facts: PracticeFacts) -> bytes:
     width = CONTENT_WIDTH
     japanese, english = LABELS["practice_title"]
     mark_ja, mark_en = PRACTICE_MARK
-    banner = table(
-        [[[para(mark_en, styles.mark, bold=True), para(mark_ja, styles.mark, bold=True)]]],
-        [width],
-        [
-            ("BOX", (0, 0), (-1, -1), 2, FAIL_COLOUR),
-            ("TOPPADDING", (0, 0), (-1, -1), 3 * mm),
-            ("BOTTOMPADDING", (0, 0), (-1, -1), 3 * mm),
-        ],
-    )
-    candidate = details(
-        [
-            ("practice_name", para(facts.full_name, styles.value, bold=True)),
-            ("exam_date", para(format_date(facts.taken_on), styles.value)),
-        ],
-        styles,
-        width,
-    )
-    rows = result_rows(
-        facts.total,
-        (facts.scale_min, facts.scale_max),
-        (facts.pass_rule_ja, facts.pass_rule_en),
-        facts.passed,
-        facts.level,
-        styles,
-    )
-    story: list[Flowable] = [
-        banner,
-        Spacer(0, 4 * mm),
-        para(japanese, styles.title, bold=True),
-        para(english, styles.title_en),
-        Spacer(0, 2 * mm),
-        *exam_titles(facts.exam_title_ja, facts.exam_title_en, styles),
-        Spacer(0, 4 * mm),
-        candidate,
-        Spacer(0, 4 * mm),
-        scores_block(facts.sections, styles, width),
-        Spacer(0, 2 * mm),
-        outcome_block(rows, facts.sections, styles, width),
-        Spacer(0, 6 * mm),
-        para(
-            "This is the result of a practice test taken without supervision. It is not a "
-            "certificate, has no certificate number and cannot be verified: only a "
-            "proctored exam at a test centre gives a certificate.",
-            styles.small,
-        ),
-        para(
-            "これは監督なしで受けた練習テストの結果です。証明書ではなく、証明書番号もなく、"
-            "真正性の確認もできません。証明書は試験会場で監督付きで受けた試験にのみ発行されます。",
-            styles.small_ja,
-        ),
-    ]
+
+    def story() -> list[Flowable]:
+        banner = table(
+            [[[para(mark_en, styles.mark, bold=True), para(mark_ja, styles.mark, bold=True)]]],
+            [width],
+            [
+                ("BOX", (0, 0), (-1, -1), 2, FAIL_COLOUR),
+                ("TOPPADDING", (0, 0), (-1, -1), 3 * mm),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 3 * mm),
+            ],
+        )
+        candidate = details(
+            [
+                ("practice_name", para(facts.full_name, styles.value, bold=True)),
+                ("exam_date", para(format_date(facts.taken_on), styles.value)),
+            ],
+            styles,
+            width,
+        )
+        rows = result_rows(
+            facts.total,
+            (facts.scale_min, facts.scale_max),
+            (facts.pass_rule_ja, facts.pass_rule_en),
+            facts.passed,
+            facts.level,
+            styles,
+        )
+        return [
+            banner,
+            Spacer(0, 4 * mm),
+            para(japanese, styles.title, bold=True),
+            para(english, styles.title_en),
+            Spacer(0, 2 * mm),
+            *exam_titles(facts.exam_title_ja, facts.exam_title_en, styles),
+            Spacer(0, 4 * mm),
+            candidate,
+            Spacer(0, 4 * mm),
+            scores_block(facts.sections, styles, width),
+            Spacer(0, 2 * mm),
+            outcome_block(rows, facts.sections, styles, width),
+            Spacer(0, 6 * mm),
+            para(
+                "This is the result of a practice test taken without supervision. It is not a "
+                "certificate, has no certificate number and cannot be verified: only a "
+                "proctored exam at a test centre gives a certificate.",
+                styles.small,
+            ),
+            para(
+                "これは監督なしで受けた練習テストの結果です。証明書ではなく、証明書番号もなく、"
+                "真正性の確認もできません。証明書は試験会場で監督付きで受けた試験にのみ発行されます。",
+                styles.small_ja,
+            ),
+        ]
+
     return _build(
         story, title=f"{english} — {mark_en}", on_page=_draw_practice_mark, subject=mark_en
     )
@@ -761,12 +767,32 @@ def _draw_practice_mark(canvas: Canvas) -> None:
 
 
 def _build(
-    story: list[Flowable],
+    make_story: Callable[[], list[Flowable]],
     title: str,
     on_page: Callable[[Canvas], None],
     subject: str = "",
 ) -> bytes:
-    width, height = CONTENT_WIDTH, CONTENT_HEIGHT
+    """Lay the story out on one A4 page.
+
+    The story goes into the page's frame as it is; only one longer than the page (a
+    very long name, many sections) is made again and laid out inside a ``KeepInFrame``
+    that shrinks it to fit. Wrapping every story in that ``KeepInFrame`` laid each
+    table out twice: some 4 ms, a tenth of a certificate's rendering.
+    """
+    try:
+        pdf, pages = _layout(make_story(), title, on_page, subject)
+    except LayoutError:  # a block taller than the page: only shrinking fits it
+        pages = 0
+    if pages == 1:
+        return pdf
+    shrunk = KeepInFrame(CONTENT_WIDTH, CONTENT_HEIGHT, make_story(), mode="shrink")
+    return _layout([shrunk], title, on_page, subject)[0]
+
+
+def _layout(
+    story: list[Flowable], title: str, on_page: Callable[[Canvas], None], subject: str
+) -> tuple[bytes, int]:
+    """The PDF of ``story`` and its number of pages."""
     buffer = io.BytesIO()
     document = SimpleDocTemplate(
         buffer,
@@ -785,10 +811,8 @@ def _build(
     def page(canvas: Canvas, _document: SimpleDocTemplate) -> None:
         on_page(canvas)
 
-    document.build(
-        [KeepInFrame(width, height, story, mode="shrink")], onFirstPage=page, onLaterPages=page
-    )
-    return buffer.getvalue()
+    document.build(story, onFirstPage=page, onLaterPages=page)
+    return buffer.getvalue(), document.page
 
 
 def _warn_missing_glyphs(*texts: str) -> None:

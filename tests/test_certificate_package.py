@@ -603,6 +603,19 @@ def test_a_long_name_still_fits_one_page(make_facts, key):
     assert verify.verify_pdf(pdf, signing.KeyRing([key]).jwks(), NOW).is_valid
 
 
+def test_many_sections_are_shrunk_onto_one_page(make_facts, key):
+    """A story longer than the page is laid out again, shrunk to fit: still one page,
+    every section printed and the facts still verify."""
+    sections = tuple(
+        ScoreLine(f"part_{n}", f"Part {n} of a long exam", f"第{n}部", 50, 100) for n in range(16)
+    )
+    facts = make_facts(sections=sections, total=800, scale_max=1600)
+    pdf = render(facts, claims.sign_certificate(facts, key), key)
+    assert len(PdfReader(io.BytesIO(pdf)).pages) == 1
+    assert "Part 15 of a long exam" in text_of(pdf)
+    assert verify.verify_pdf(pdf, signing.KeyRing([key]).jwks(), NOW).is_valid
+
+
 # ---- offline verification ---------------------------------------------------------------
 
 
