@@ -9,12 +9,13 @@ one ``resultDescription`` per scoring section, total and level) and the ``result
 list (scores as strings, as OB 3.0 types them; the total's ``status`` is ``Completed``
 for a pass and ``Failed`` for a fail).
 
-``sign_badge(credential, key, jwks_url)`` applies the OB 3.0 "JSON Web Token Proof
+``sign_badge(credential, key, jwks_url, now)`` applies the OB 3.0 "JSON Web Token Proof
 Format" (section 8.2, spec text checked for this module): the JWT payload is the
 credential itself plus the claims ``iss`` (= ``issuer.id``), ``jti`` (= ``id``), ``sub``
-(= ``credentialSubject.id``) and ``nbf`` (= ``validFrom``); the JOSE header has only
-``alg``, ``kid`` and ``typ``, ``typ`` MUST be ``"JWT"`` (so not ``vc+jwt``), and ``kid`` is
-a URI that dereferences to the public JWK: ``<jwks_url>#<kid>``. The algorithm is EdDSA
+(= ``credentialSubject.id``), ``nbf`` (= ``validFrom``) and ``iat`` (the export); the
+JOSE header has only ``alg``, ``kid`` and ``typ``, ``typ`` MUST be ``"JWT"`` (so not
+``vc+jwt``), and ``kid`` is a URI that dereferences to the public JWK:
+``<jwks_url>#<kid>``. The algorithm is EdDSA
 with the certificate keys (the spec's minimum is RS256; other algorithms are allowed).
 ``verify_badge`` checks the signature with the same JWKS and those claim equalities.
 
@@ -167,15 +168,24 @@ def badge_credential(
     }
 
 
-def sign_badge(credential: Mapping[str, Any], key: signing.Key, jwks_url: str) -> str:
-    """The credential as an OB 3.0 JWT (compact JWS): the credential plus iss/jti/sub/nbf."""
-    issued_at = signing.parse_utc(credential["validFrom"])
+def sign_badge(
+    credential: Mapping[str, Any], key: signing.Key, jwks_url: str, now: dt.datetime
+) -> str:
+    """The credential as an OB 3.0 JWT (compact JWS): the credential plus iss/jti/sub/nbf
+    and ``iat``, the moment of this export.
+
+    ``iat`` is what the key's signing window is checked against: the certificate may be
+    older than every key that may sign today (keys rotate), and a badge exported after a
+    rotation is signed by today's key, not refused.
+    """
+    valid_from = signing.parse_utc(credential["validFrom"])
     payload = {
         **credential,
         "iss": credential["issuer"]["id"],
         "jti": credential["id"],
         "sub": credential["credentialSubject"]["id"],
-        "nbf": signing.numeric_date(issued_at),
+        "nbf": signing.numeric_date(valid_from),
+        "iat": signing.numeric_date(now),
     }
     if "validUntil" in credential:
         payload["exp"] = signing.numeric_date(signing.parse_utc(credential["validUntil"]))
@@ -195,7 +205,8 @@ def verify_badge(
     """
     verified = signing.verify(token, keys, now, typ=BADGE_TOKEN_TYPE)
     payload = verified.payload
-    credential = {k: v for k, v in payload.items() if k not in {"iss", "jti", "sub", "nbf", "exp"}}
+    claims = {"iss", "jti", "sub", "nbf", "exp", "iat"}
+    credential = {k: v for k, v in payload.items() if k not in claims}
     try:
         expected = {
             "iss": credential["issuer"]["id"],

@@ -779,19 +779,32 @@ def test_the_badge_jwt_verifies_with_the_same_keys(make_facts, key, jwks):
     """OB 3.0 8.2: header alg/kid/typ only, typ JWT, kid a URI of the JWK; the payload is
     the credential with iss, jti, sub and nbf."""
     credential = badges.badge_credential(make_facts(), ISSUER)
-    token = badges.sign_badge(credential, key, JWKS_URL)
+    token = badges.sign_badge(credential, key, JWKS_URL, NOW)
     header, payload, _input, _signature = signing.split_token(token)
     assert header == {"alg": "EdDSA", "kid": f"{JWKS_URL}#{key.kid}", "typ": "JWT"}
     assert payload["iss"] == "https://verify.example.uz/"
     assert payload["jti"] == credential["id"]
     assert payload["sub"] == credential["credentialSubject"]["id"]
     assert payload["nbf"] == signing.numeric_date(NOW)
+    assert payload["iat"] == signing.numeric_date(NOW)
     assert badges.verify_badge(token, jwks, NOW) == credential
+
+
+def test_a_badge_exported_after_a_key_rotation_is_signed_by_the_new_key(make_facts, key):
+    """The certificate predates today's key: the export is signed now, by that key, and
+    verifies; the credential still says when the certificate was issued."""
+    later = NOW + dt.timedelta(days=400)
+    new_key = signing.generate_key(later - dt.timedelta(days=1))
+    ring = signing.KeyRing([key, new_key])
+    credential = badges.badge_credential(make_facts(), ISSUER)
+    token = badges.sign_badge(credential, ring.signing_key(later), JWKS_URL, later)
+    assert signing.split_token(token)[0]["kid"].endswith(new_key.kid)
+    assert badges.verify_badge(token, ring.jwks(), later) == credential
 
 
 def test_a_tampered_badge_fails(make_facts, key, jwks):
     credential = badges.badge_credential(make_facts(), ISSUER)
-    token = badges.sign_badge(credential, key, JWKS_URL)
+    token = badges.sign_badge(credential, key, JWKS_URL, NOW)
     payload = payload_of(token)
     payload["credentialSubject"]["result"][-2]["value"] = "250"
     with pytest.raises(BadSignature):

@@ -669,7 +669,7 @@ def badge_export(
         stored_facts(session, certificate),
         badges.Issuer(id=f"{public_base_url()}/", name=ISSUER),
     )
-    jwt = badges.sign_badge(credential, key_ring(now).signing_key(now), jwks_url)
+    jwt = badges.sign_badge(credential, key_ring(now).signing_key(now), jwks_url, now)
     return {"credential": credential, "jwt": jwt}
 
 
