@@ -34,7 +34,7 @@ from testing_center.attempts.services import (
     finish_attempt,
     finish_section,
     granted_audio,
-    owned_attempt,
+    owned_attempt_summary,
     record_play,
     record_save_retries,
     results_released,
@@ -165,13 +165,18 @@ def save(attempt_id: str, item_ref: str, data: dict, moment: dt.datetime) -> Sav
 @blp.alt_response(404, schema=ErrorSchema, description="No such attempt of yours")
 @blp.doc(security=SECURITY)
 def finish(attempt_id):
-    """Finish the attempt and score exactly what was saved; repeating it is harmless."""
-    attempt = owned_attempt(db.session, attempt_id, requester())
+    """Finish the attempt and score exactly what was saved; repeating it is harmless.
+
+    The result is presented before the commit, which would expire the attempt and make
+    presenting it read the attempt again.
+    """
+    attempt = owned_attempt_summary(db.session, attempt_id, requester())
     if attempt.status == AttemptStatus.IN_PROGRESS and attempt.paused_at is not None:
         raise attempt_paused()
     finish_attempt(db.session, attempt, now(), FinishReason.CANDIDATE)
+    result = result_of(attempt)
     db.session.commit()
-    return result_of(attempt)
+    return result
 
 
 def result_of(attempt) -> dict:

@@ -266,6 +266,23 @@ def owned_attempt(
     return attempt
 
 
+def owned_attempt_summary(session: Session, attempt_id: str, user: User) -> Attempt:
+    """Return the user's attempt with its sections and template but not its form, or
+    raise ``NotFound``: what finishing and the result need.
+
+    Loading the form (items, versions, responses) was most of a finish's work, and the
+    end of a national sitting is a burst of finishes (issue 8).
+    """
+    attempt = session.scalar(
+        select(Attempt)
+        .where(Attempt.id == attempt_id, Attempt.user_id == user.id)
+        .options(selectinload(Attempt.template), selectinload(Attempt.sections))
+    )
+    if attempt is None:
+        raise NotFound(N_("There is no such attempt."), code="attempt_not_found")
+    return attempt
+
+
 def current_attempt(
     session: Session,
     attempt_id: str,
