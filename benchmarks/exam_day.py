@@ -84,6 +84,10 @@ class Recorder:
     """Latencies, statuses and acknowledgements of one phase."""
 
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    # (moment sent, latency) per endpoint, for the figures minute by minute
+    timeline: dict[str, list[tuple[float, float]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
     statuses: Counter = field(default_factory=Counter)
     first: dict[str, float] = field(default_factory=dict)
     last: dict[str, float] = field(default_factory=dict)
@@ -95,6 +99,7 @@ class Recorder:
     def note(self, endpoint: str, started: float, status: str) -> None:
         ended = time.monotonic()
         self.latencies[endpoint].append(ended - started)
+        self.timeline[endpoint].append((started, ended - started))
         self.statuses[(endpoint, status)] += 1
         self.first.setdefault(endpoint, started)
         self.last[endpoint] = ended
@@ -126,7 +131,25 @@ class Recorder:
             "window_seconds": round(window_seconds, 1),
             "endpoints": endpoints,
             "errors": errors,
+            "by_minute": self.by_minute(),
         }
+
+    def by_minute(self) -> dict[str, list[dict[str, Any]]]:
+        """Per endpoint, each minute from the phase's first request: requests sent in it
+        and their latencies (where the start minute's queue shows)."""
+        if not self.timeline:
+            return {}
+        origin = min(moment for rows in self.timeline.values() for moment, _ in rows)
+        minutes: dict[str, list[dict[str, Any]]] = {}
+        for endpoint, rows in self.timeline.items():
+            buckets: dict[int, list[float]] = defaultdict(list)
+            for moment, latency in rows:
+                buckets[int((moment - origin) // 60)].append(latency)
+            minutes[endpoint] = [
+                {"minute": minute, **stack.latency_summary(buckets[minute])}
+                for minute in sorted(buckets)
+            ]
+        return minutes
 
 
 async def call(
@@ -824,6 +847,11 @@ def print_report(report: dict[str, Any]) -> None:
                     f"{e['p95_ms']:7}ms {e['p99_ms']:7}ms"
                 )
         print(f"  errors: {phase['errors'] or 'none'}")
+        for name in ("start", "save"):
+            rows = phase.get("by_minute", {}).get(name, [])
+            if len(rows) > 1:
+                cells = [f"{r['minute']}: {r['count']} p95 {r['p95_ms']:.0f}" for r in rows]
+                print(f"  {name} by minute (n, p95 ms): " + "; ".join(cells))
         if "cpu" in phase:
             print(f"  CPU (cores): {phase['cpu']}")
 
