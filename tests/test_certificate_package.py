@@ -604,8 +604,8 @@ def test_a_long_name_still_fits_one_page(make_facts, key):
 
 
 def test_many_sections_are_shrunk_onto_one_page(make_facts, key):
-    """A story longer than the page is laid out again, shrunk to fit: still one page,
-    every section printed and the facts still verify."""
+    """A page taller than A4 is drawn again, scaled down to fit: still one page, every
+    section printed and the facts still verify."""
     sections = tuple(
         ScoreLine(f"part_{n}", f"Part {n} of a long exam", f"第{n}部", 50, 100) for n in range(16)
     )
@@ -613,6 +613,60 @@ def test_many_sections_are_shrunk_onto_one_page(make_facts, key):
     pdf = render(facts, claims.sign_certificate(facts, key), key)
     assert len(PdfReader(io.BytesIO(pdf)).pages) == 1
     assert "Part 15 of a long exam" in text_of(pdf)
+    assert verify.verify_pdf(pdf, signing.KeyRing([key]).jwks(), NOW).is_valid
+
+
+def glyph_boxes(pdf: bytes) -> tuple[list[tuple[float, float, float, float]], tuple, tuple]:
+    """The box of every drawn character, the page size and the box of its one image."""
+    pages = pypdfium2.PdfDocument(pdf)
+    try:
+        page = pages[0]
+        text = page.get_textpage()
+        boxes = [text.get_charbox(i) for i in range(text.count_chars())]
+        (image,) = page.get_objects(filter=[pypdfium2.raw.FPDF_PAGEOBJ_IMAGE])
+        return [b for b in boxes if b[2] > b[0]], page.get_size(), image.get_bounds()
+    finally:
+        pages.close()
+
+
+def overlap(a: tuple, b: tuple) -> float:
+    """The area two boxes ``(left, bottom, right, top)`` share."""
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    return max(width, 0) * max(height, 0)
+
+
+@pytest.mark.parametrize("sections", [4, 16])
+def test_long_texts_wrap_inside_the_margins_without_overlapping(make_facts, key, sections):
+    """A very long name and test centre wrap within their column (the page shrinks when
+    they make it too tall): every character lies inside the margins, none on the photo,
+    and no two characters overlap."""
+    lines = tuple(
+        ScoreLine(
+            f"part_{n}", f"Part {n} of a very long exam " * 3, f"第{n}部の長い試験科目", 50, 100
+        )
+        for n in range(sections)
+    )
+    facts = make_facts(
+        full_name="Abdurakhmonova " * 12 + "Oʻgʻiloy",
+        test_centre="東京都新宿区西新宿二丁目 Shinjuku Central Testing Centre, Floor 12 " * 3,
+        photo=photo_jpeg(),
+        sections=lines,
+    )
+    pdf = render(facts, claims.sign_certificate(facts, key), key)
+    assert len(PdfReader(io.BytesIO(pdf)).pages) == 1
+    boxes, (width, height), photo = glyph_boxes(pdf)
+    margin = document.PAGE_MARGIN - 0.5
+    for box in boxes:
+        assert margin <= box[0] and box[2] <= width - margin, box
+        assert margin <= box[1] and box[3] <= height - margin, box
+        assert overlap(box, photo) == 0, box
+    boxes.sort()
+    for index, box in enumerate(boxes):
+        for other in boxes[index + 1 :]:
+            if other[0] >= box[2]:
+                break
+            assert overlap(box, other) < 0.5, (box, other)
     assert verify.verify_pdf(pdf, signing.KeyRing([key]).jwks(), NOW).is_valid
 
 
