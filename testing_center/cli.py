@@ -692,20 +692,54 @@ def certificates() -> None:
 @click.option("--online", "online_url", help="also ask this server for the current status")
 @with_appcontext
 def verify_certificate_command(document: str, jwks: Path | None, online_url: str | None) -> None:
-    """Check FILE.pdf or a TOKEN (or a /verify?t= URL): signature, key id, key validity,
-    and that the printed facts are the signed ones; with --online, the current status."""
+    """Check FILE.pdf, a TOKEN (or a /verify?t= URL) or a QR code's short link
+    (/verify?n=...&s=...): signature, key id, key validity, and that the printed facts
+    are the signed ones; with --online, the current status."""
     from certificates.verify import verify_document
     from testing_center.certification.services import key_ring
 
     moment = now()
     data: bytes | str = read_if_file(document)
     keys = json.loads(jwks.read_text(encoding="utf-8")) if jwks else key_ring(moment).jwks()
+    link = short_link(data) if isinstance(data, str) else None
+    if link is not None:
+        verify_short_link(*link, keys, online_url)
+        return
     checked = verify_document(data, keys, moment)
     click.echo(json.dumps(checked.as_dict(), indent=2, ensure_ascii=False))
     if online_url and checked.claims is not None:
         click.echo(f"status online: {online_status(online_url, checked.claims)}")
     if not checked.is_valid:
         raise SystemExit(1)
+
+
+def short_link(argument: str) -> tuple[str, str] | None:
+    """The number and signature of a QR code's short link, or None for anything else."""
+    import urllib.parse
+
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(argument.strip()).query)
+    if "n" in query and "s" in query and "t" not in query:
+        return query["n"][0], query["s"][0]
+    return None
+
+
+def verify_short_link(number: str, signature: str, keys, online_url: str | None) -> None:
+    """Check a short link's signature offline. It proves that this installation issued
+    the number; the facts and the status are on the page the link opens, so --online
+    prints that page's address."""
+    from certificates.errors import TokenError
+    from certificates.links import verification_link, verify_link
+
+    try:
+        key = verify_link(number, signature, keys)
+    except TokenError as error:
+        click.echo(json.dumps({"link": True, "number": number, "status": "invalid",
+                               "reason": str(error)}, indent=2))  # fmt: skip
+        raise SystemExit(1) from None
+    click.echo(json.dumps({"link": True, "number": number, "status": "genuine link",
+                           "key_id": key.kid}, indent=2))  # fmt: skip
+    if online_url:
+        click.echo(f"status online: see {verification_link(online_url, number, signature)}")
 
 
 def read_if_file(argument: str) -> bytes | str:

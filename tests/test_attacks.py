@@ -1122,7 +1122,9 @@ def test_audit_entries_are_only_ever_added(app, client, clock, world, make_candi
             assert client.post(path, json=body, headers=proctor).status_code == 200
         with app.app_context():
             before = db.session.execute(
-                select(AuditEntry.id, AuditEntry.action, AuditEntry.before, AuditEntry.after)
+                select(
+                    AuditEntry.id, AuditEntry.action, AuditEntry.before, AuditEntry.after
+                ).order_by(AuditEntry.id)
             ).all()
         clock.advance(hours=2)
         release(app, clock, created["id"])
@@ -1132,7 +1134,9 @@ def test_audit_entries_are_only_ever_added(app, client, clock, world, make_candi
             assert browser.open("/staff/operations/audit", method=method).status_code == 405
         with app.app_context():
             after = db.session.execute(
-                select(AuditEntry.id, AuditEntry.action, AuditEntry.before, AuditEntry.after)
+                select(
+                    AuditEntry.id, AuditEntry.action, AuditEntry.before, AuditEntry.after
+                ).order_by(AuditEntry.id)
             ).all()
     finally:
         event.remove(AuditEntry, "before_update", on_update)

@@ -396,6 +396,24 @@ def test_cli_verifies_a_pdf_offline(app, client, clock, sit, runner, tmp_path):
     assert rendered.exit_code == 0 and len(list((tmp_path / "all").glob("*.pdf"))) == 1
 
 
+def test_cli_checks_a_qr_codes_short_link(app, client, clock, sit, runner):
+    """The short link's signature is checked offline; a changed number is not genuine."""
+    headers, attempt_id, session_id = sit()
+    release(app, clock, session_id)
+    pdf = client.get(f"/api/v1/attempts/{attempt_id}/certificate.pdf", headers=headers).data
+    link = "http://127.0.0.1:5000" + qr_path(pdf)
+    ok = runner.invoke(args=["certificates", "verify", link, "--online", "https://tc.example"])
+    assert ok.exit_code == 0, ok.output
+    with app.app_context():
+        number = db.session.scalar(select(Certificate.number))
+    checked = json.loads(ok.output.split("status online:")[0])
+    assert checked == {**checked, "number": number, "status": "genuine link"}
+    assert "status online: see https://tc.example/verify?n=" in ok.output
+    other = link.replace(f"n={number}", f"n={number[:-1]}{'A' if number[-1] != 'A' else 'B'}")
+    forged = runner.invoke(args=["certificates", "verify", other])
+    assert forged.exit_code == 1 and json.loads(forged.output)["status"] == "invalid"
+
+
 def qr_path(pdf: bytes) -> str:
     """The path and query of the address in a certificate's QR code."""
     link = decode_qr(pdf)
