@@ -313,9 +313,8 @@ async def bare_candidate(
     seconds: float,
 ) -> None:
     """The exam's save pattern against the bare endpoint: ``seconds`` of answering
-    (the exam's ``--duration`` when set) after a start within the same window."""
+    after a start within the same window."""
     await asyncio.sleep(rng.uniform(0, pattern.start_window))
-    seconds = pattern.duration or seconds
     began = time.monotonic()
     for seq in range(1, items + 1):
         await asyncio.sleep(pattern.think(rng))
@@ -644,7 +643,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--bare-seconds",
         type=float,
         default=None,
-        help="length of the bare same-rate run (default: as the exam's)",
+        help="seconds of answering per bare-stack candidate (default: --duration, else "
+        "the exam phase's length, at most 600)",
     )
     parser.add_argument(
         "--server",
@@ -780,7 +780,7 @@ def run_phases(
     print(json.dumps(report["exam"]["endpoints"].get("save", {})), flush=True)
 
     items = max(len(recorder.latencies["save"]) // max(len(candidates), 1), 1)
-    bare_seconds = args.bare_seconds or min(seconds, 600.0)
+    bare_seconds = args.bare_seconds or args.duration or min(seconds, 600.0)
     print(f"bare stack at the same rate for {bare_seconds:.0f} s", flush=True)
     meter.start()
     bare_recorder, bare_window = asyncio.run(
