@@ -6,12 +6,14 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy import select
 
 from exam_templates.services import load_templates
 from item_bank.bundle import Bundle
 from item_bank.services import import_bundles
 from testing_center.accounts.models import Role
 from testing_center.extensions import db
+from testing_center.operations.models import Centre, CentreStaff
 
 from .conftest import START
 
@@ -112,3 +114,26 @@ def schedule(client, world, starts_at: dt.datetime, capacity: int = 20, **extra)
 
 
 NEXT_WEEK = START + dt.timedelta(days=7)  # Thursday 3 December, 09:00 UTC = 14:00 Tashkent
+
+
+def other_centre_operator(app, client, world, make_staff):
+    """An operator tied to a second centre (Samarkand), who must see nothing of the
+    world's centre."""
+    created = client.post(
+        "/api/v1/centers",
+        json={
+            "code": "SKD",
+            "name": "Samarkand Testing Centre",
+            "city": "Samarkand",
+            "address": "2 Registan Street",
+            "timezone": "Asia/Samarkand",
+        },
+        headers=world["headers"]["operator"],
+    )
+    assert created.status_code == 201, created.json
+    account = make_staff(Role.OPERATOR)
+    with app.app_context():
+        centre = db.session.scalar(select(Centre).where(Centre.code == "SKD"))
+        db.session.add(CentreStaff(centre_id=centre.id, user_id=account.id))
+        db.session.commit()
+    return account

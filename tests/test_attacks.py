@@ -43,14 +43,12 @@ from testing_center.extensions import db
 from testing_center.operations.models import (
     AuditEntry,
     CandidatePhoto,
-    Centre,
-    CentreStaff,
     ExamSession,
 )
 from testing_center.operations.scheduler import run_cycle
 
 from .conftest import PASSWORD, START, settings_for
-from .operations_setup import EXAM, NEXT_WEEK, schedule
+from .operations_setup import EXAM, NEXT_WEEK, other_centre_operator, schedule
 
 BORN = dt.date(1996, 3, 9)
 CHECK_IN = NEXT_WEEK - dt.timedelta(minutes=30)
@@ -376,23 +374,7 @@ def victims(app, client, clock, world, make_candidate, make_staff, auth_headers)
     )
     assert batch.status_code == 201, batch.json
     clock.current = NEXT_WEEK + dt.timedelta(minutes=5)
-    samarkand = client.post(
-        "/api/v1/centers",
-        json={
-            "code": "SKD",
-            "name": "Samarkand Testing Centre",
-            "city": "Samarkand",
-            "address": "2 Registan Street",
-            "timezone": "Asia/Samarkand",
-        },
-        headers=world["headers"]["operator"],
-    )
-    assert samarkand.status_code == 201, samarkand.json
-    elsewhere = make_staff(Role.OPERATOR)
-    with app.app_context():
-        centre = db.session.scalar(select(Centre).where(Centre.code == "SKD"))
-        db.session.add(CentreStaff(centre_id=centre.id, user_id=elsewhere.id))
-        db.session.commit()
+    elsewhere = other_centre_operator(app, client, world, make_staff)
     with app.app_context():
         photos = db.session.scalars(
             select(CandidatePhoto.id).where(CandidatePhoto.user_id == owner.id)

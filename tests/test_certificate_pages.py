@@ -22,13 +22,13 @@ from testing_center.attempts.services import rescore_attempts
 from testing_center.certification.models import Certificate, Verification
 from testing_center.certification.services import BatchError, parse_batch_csv
 from testing_center.extensions import db
-from testing_center.operations.models import AuditEntry, Centre, CentreStaff, Notification
+from testing_center.operations.models import AuditEntry, Notification
 from testing_center.operations.scheduler import run_cycle
 from testing_center.psychometrics.services import correct_item
 
 from . import test_certificates
 from .conftest import PASSWORD
-from .operations_setup import EXAM
+from .operations_setup import EXAM, other_centre_operator
 from .test_certificates import BORN, release
 
 sit = test_certificates.sit  # the fixture: a candidate books, is checked in and sits
@@ -392,23 +392,7 @@ def test_operator_of_another_centre_cannot_see_or_revoke(app, client, world, cer
     """An operator tied to another centre finds the certificate neither listed nor
     revocable: it answers "not found"."""
     _candidate, _attempt_id, number = certified
-    created = client.post(
-        "/api/v1/centers",
-        json={
-            "code": "SKD",
-            "name": "Samarkand Testing Centre",
-            "city": "Samarkand",
-            "address": "2 Registan Street",
-            "timezone": "Asia/Samarkand",
-        },
-        headers=world["headers"]["operator"],
-    )
-    assert created.status_code == 201, created.json
-    account = make_staff(Role.OPERATOR)
-    with app.app_context():
-        centre = db.session.scalar(select(Centre).where(Centre.code == "SKD"))
-        db.session.add(CentreStaff(centre_id=centre.id, user_id=account.id))
-        db.session.commit()
+    account = other_centre_operator(app, client, world, make_staff)
     other = Browser(app, account.email)
     assert number not in other.get("/staff/operations/certificates").text
     assert other.get(f"/staff/operations/certificates/{number}").status_code == 404
