@@ -616,13 +616,14 @@ def test_many_sections_are_shrunk_onto_one_page(make_facts, key):
     assert verify.verify_pdf(pdf, signing.KeyRing([key]).jwks(), NOW).is_valid
 
 
-def glyph_boxes(pdf: bytes) -> tuple[list[tuple[float, float, float, float]], tuple, tuple]:
-    """The box of every drawn character, the page size and the box of its one image."""
+def glyph_boxes(pdf: bytes) -> tuple[list[tuple[float, float, float, float, int]], tuple, tuple]:
+    """The box of every drawn character (with its place in reading order last), the page
+    size and the box of its one image."""
     pages = pypdfium2.PdfDocument(pdf)
     try:
         page = pages[0]
         text = page.get_textpage()
-        boxes = [text.get_charbox(i) for i in range(text.count_chars())]
+        boxes = [(*text.get_charbox(i), i) for i in range(text.count_chars())]
         (image,) = page.get_objects(filter=[pypdfium2.raw.FPDF_PAGEOBJ_IMAGE])
         return [b for b in boxes if b[2] > b[0]], page.get_size(), image.get_bounds()
     finally:
@@ -640,7 +641,9 @@ def overlap(a: tuple, b: tuple) -> float:
 def test_long_texts_wrap_inside_the_margins_without_overlapping(make_facts, key, sections):
     """A very long name and test centre wrap within their column (the page shrinks when
     they make it too tall): every character lies inside the margins, none on the photo,
-    and no two characters overlap."""
+    and no two characters overlap, except neighbours in one word: a font's glyph boxes
+    may touch there ("fj", "YJ" in the random key id), which is its design, not a
+    collision."""
     lines = tuple(
         ScoreLine(
             f"part_{n}", f"Part {n} of a very long exam " * 3, f"第{n}部の長い試験科目", 50, 100
@@ -666,7 +669,8 @@ def test_long_texts_wrap_inside_the_margins_without_overlapping(make_facts, key,
         for other in boxes[index + 1 :]:
             if other[0] >= box[2]:
                 break
-            assert overlap(box, other) < 0.5, (box, other)
+            if abs(other[4] - box[4]) > 1:
+                assert overlap(box, other) < 0.5, (box, other)
     assert verify.verify_pdf(pdf, signing.KeyRing([key]).jwks(), NOW).is_valid
 
 
