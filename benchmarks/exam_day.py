@@ -14,7 +14,11 @@ What happens, in order (``benchmarks/README.md`` has the figures):
    e-mails, as happens long before an exam day.
 2. The production stack starts: gunicorn serving ``testing_center:create_app()`` with
    ``TESTING_CENTER_ENV=production``, the scheduler (``--interval 30``), and gunicorn
-   serving the bare stack (``benchmarks/bare_app.py``) with the same settings.
+   serving the bare stack (``benchmarks/bare_app.py``) with the same settings. With
+   ``--start-workers N`` a second app pool of N workers, at ``--start-niceness``,
+   serves the starts, as a proxy routing ``POST /api/v1/attempts`` to it would
+   (``benchmarks/README.md``, "A pool for starts"): the start burst then takes only the
+   CPU the saves leave.
 3. Logins: ``--login-sample`` candidates log in over HTTP at full speed, reported on
    their own. Argon2id at the production cost takes about 0.25 s of CPU per login, so a
    two-core node signs in about eight candidates a second; candidates sign in at their
@@ -64,6 +68,7 @@ from testing_center.config import database_uri
 DEFAULT_OUT = Path(__file__).parent / "results" / "exam_day.json"
 APP_PORT = 8391
 BARE_PORT = 8392
+START_PORT = 8393  # the start pool (--start-workers), as the proxy would route starts
 THINK_SECONDS = (20.0, 40.0)
 REVISIT_SHARE = 0.10  # answers changed later, one more save each
 STATE_EVERY = 10  # a state read (page reload) every this many saves
@@ -229,17 +234,19 @@ def answer_plan(items: list[dict[str, Any]], rng: random.Random) -> list[dict[st
 
 async def sit_exam(
     client: Client,
+    starter: Client,
     recorder: Recorder,
     candidate: Candidate,
     token: str,
     pattern: Pattern,
     rng: random.Random,
 ) -> None:
-    """One candidate: start, read the state, answer with think time, finish."""
+    """One candidate: start (through ``starter``), read the state, answer with think
+    time, finish."""
     await asyncio.sleep(rng.uniform(0, pattern.start_window))
     headers = {"Authorization": f"Bearer {token}"}
     started = await call(
-        client,
+        starter,
         recorder,
         "start",
         "POST",
@@ -365,14 +372,21 @@ async def exam(
     pattern: Pattern,
     connections: int,
     seed: int,
+    start_pool: bool,
 ) -> tuple[Recorder, float]:
+    """Every candidate sits the exam; with ``start_pool`` the starts go to the start
+    pool's port over connections of their own, as a proxy routing them would."""
     recorder = Recorder()
-    async with new_client(APP_PORT, connections) as client:
+    async with (
+        new_client(APP_PORT, connections) as client,
+        new_client(START_PORT if start_pool else APP_PORT, connections) as starter,
+    ):
         began = time.monotonic()
         await asyncio.gather(
             *(
                 sit_exam(
                     client,
+                    starter if start_pool else client,
                     recorder,
                     c,
                     tokens[c.user_id],
@@ -629,6 +643,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
     parser.add_argument("--worker-class", default="gthread")
+    parser.add_argument(
+        "--start-workers",
+        type=int,
+        default=0,
+        help="serve starts from a gunicorn pool of this many workers of their own "
+        "(0: starts share the app's pool)",
+    )
+    parser.add_argument("--start-threads", type=int, default=2)
+    parser.add_argument(
+        "--start-niceness", type=int, default=10, help="the start pool's CPU priority (nice)"
+    )
     parser.add_argument("--login-sample", type=int, default=100)
     parser.add_argument("--login-concurrency", type=int, default=8)
     parser.add_argument(
@@ -714,8 +739,33 @@ def main(argv: list[str] | None = None) -> None:
             ),
         ]
         app_server, bare_server, scheduler = servers
+        app_pids = app_server.pids
+        if args.start_workers:
+            start_settings = stack.GunicornSettings(
+                workers=args.start_workers,
+                threads=args.start_threads,
+                worker_class=args.worker_class,
+            )
+            report["start_pool"] = {
+                **start_settings.describe(),
+                "niceness": args.start_niceness,
+            }
+            start_server = stack.start_gunicorn(
+                "app-starts",
+                "testing_center:create_app()",
+                START_PORT,
+                start_settings,
+                env,
+                logs,
+                niceness=args.start_niceness,
+            )
+            servers.append(start_server)
+
+            def app_pids() -> list[int]:
+                return app_server.pids() + start_server.pids()
+
         meter_groups = {
-            "app_gunicorn": app_server.pids,
+            "app_gunicorn": app_pids,
             "bare_gunicorn": bare_server.pids,
             "scheduler": scheduler.pids,
             "postgres": lambda: stack.postgres_backends(database),
@@ -738,7 +788,7 @@ def main(argv: list[str] | None = None) -> None:
                 server.stop()
             scheduler_log = scheduler.log.read_text()
             report["scheduler_log_tail"] = scheduler_log.splitlines()[-5:]
-            app_log = app_server.log.read_text()
+            app_log = "".join(s.log.read_text() for s in servers if s.name.startswith("app"))
             report["app_log_errors"] = [
                 line for line in app_log.splitlines() if "Error" in line or "CRITICAL" in line
             ][:20]
@@ -772,7 +822,9 @@ def run_phases(
 
     print(f"exam: {len(candidates)} candidates, time scale {args.time_scale}", flush=True)
     meter.start()
-    recorder, seconds = asyncio.run(exam(candidates, tokens, pattern, args.connections, args.seed))
+    recorder, seconds = asyncio.run(
+        exam(candidates, tokens, pattern, args.connections, args.seed, args.start_workers > 0)
+    )
     report["exam"] = {**recorder.summary(seconds), "cpu": meter.stop()}
     report["exam"]["offered_save_rate_per_second"] = round(
         len(candidates) * args.time_scale / (sum(THINK_SECONDS) / 2), 1

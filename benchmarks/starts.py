@@ -15,6 +15,8 @@ Flask's test client (no HTTP server, so the figures are the application's own wo
   ``before_cursor_execute`` listener (COMMIT is not counted);
 - ``start``: wall and CPU time (``time.process_time``) of each of ``--starts`` starts by
   different candidates, medians;
+- ``state``: CPU time of reading the state of each attempt started (``GET``), median
+  (``--profile-state FILE`` profiles them once more);
 - then ``--starts`` more starts under cProfile, kept apart from the timed ones so the
   profiler's overhead is not in the times (``--profile FILE`` writes the statistics;
   the top functions by cumulative time are printed).
@@ -44,7 +46,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--starts", type=int, default=20)
     parser.add_argument("--server", default=stack.DEFAULT_SERVER_URL)
-    parser.add_argument("--profile", type=Path, help="write the cProfile statistics here")
+    parser.add_argument("--profile", type=Path, help="write the starts' cProfile statistics here")
+    parser.add_argument(
+        "--profile-state", type=Path, help="write the state reads' cProfile statistics here"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     return parser.parse_args(argv)
 
@@ -93,6 +98,13 @@ def main(argv: list[str] | None = None) -> None:
             assert response.status_code == 201, response.json
             return response.json
 
+        def read_state(number: int, attempt_id: str) -> None:
+            response = client.get(
+                f"/api/v1/attempts/{attempt_id}",
+                headers={"Authorization": f"Bearer {tokens[number]}"},
+            )
+            assert response.status_code == 200, response.json
+
         counted = {"n": 0}
         seen: list[str] = []
 
@@ -108,20 +120,36 @@ def main(argv: list[str] | None = None) -> None:
         report["statements"]["start"] = counted["n"]
         report["start_statements"] = list(seen)
         counted["n"] = 0
-        client.get(
-            f"/api/v1/attempts/{state['id']}",
-            headers={"Authorization": f"Bearer {tokens[1]}"},
-        )
+        read_state(1, state["id"])
         report["statements"]["state"] = counted["n"]
         event.remove(engine, "before_cursor_execute", count)
         report["form_items"] = state["item_count"]
 
         walls, cpus = [], []
+        collecting = stack.GarbageCollectorClock()
+        started = []
         for number in range(2, args.starts + 2):
             wall, cpu = time.perf_counter(), time.process_time()
-            start(number)
+            started.append((number, start(number)["id"]))
             walls.append(time.perf_counter() - wall)
             cpus.append(time.process_time() - cpu)
+        collecting.stop()
+        state_cpus = []
+        for number, attempt_id in started:
+            cpu = time.process_time()
+            read_state(number, attempt_id)
+            state_cpus.append(time.process_time() - cpu)
+        report["state"] = {
+            "reads": len(state_cpus),
+            "median_cpu_ms": round(stack.median(state_cpus) * 1000, 1),
+        }
+        if args.profile_state:
+            profile = cProfile.Profile()
+            profile.enable()
+            for number, attempt_id in started:
+                read_state(number, attempt_id)
+            profile.disable()
+            profile.dump_stats(args.profile_state)
         profile = cProfile.Profile()
         profile.enable()
         for number in range(args.starts + 2, 2 * args.starts + 2):
@@ -132,6 +160,9 @@ def main(argv: list[str] | None = None) -> None:
             "median_ms": round(stack.median(walls) * 1000, 1),
             "median_cpu_ms": round(stack.median(cpus) * 1000, 1),
             "mean_cpu_ms": round(sum(cpus) / len(cpus) * 1000, 1),
+            "garbage_collection_ms": round(collecting.seconds / args.starts * 1000, 1),
+            "full_collections": collecting.full,
+            "tracked_objects": collecting.tracked,
         }
         text = io.StringIO()
         stats = pstats.Stats(profile, stream=text)
@@ -147,6 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     print("\n".join(report["profile_top"]))
     print(f"statements: {report['statements']} (form of {report['form_items']} items)")
     print(f"start: {report['start']}")
+    print(f"state: {report['state']}")
     print(f"written to {args.out}")
 
 

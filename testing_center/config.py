@@ -87,6 +87,9 @@ DEFAULTS: dict[str, Any] = {
     "FRAUD_PHOTO_MAX_DISTANCE": 6,
     "FRAUD_ALPHA": 0.001,
     "FRAUD_MIN_ATTEMPTS": 10,
+    # production workers: allocations between young-generation garbage collections
+    # (Python's default is 700; benchmarks/README.md, "Garbage collection")
+    "GC_YOUNG_THRESHOLD": 10_000,
 }
 
 ENVIRONMENT_VARIABLES = {
@@ -123,6 +126,7 @@ ENVIRONMENT_VARIABLES = {
     "RETENTION_PRACTICE_DAYS": ("RETENTION_PRACTICE_DAYS", int),
     "RETENTION_PHOTOS_DAYS": ("RETENTION_PHOTOS_DAYS", int),
     "RETENTION_VERIFICATION_LOG_DAYS": ("RETENTION_VERIFICATION_LOG_DAYS", int),
+    "GC_YOUNG_THRESHOLD": ("GC_YOUNG_THRESHOLD", int),
 }
 # setting -> (least, greatest or None) for whole numbers, checked after merging, so a
 # value the code would misuse (a zero window divides by zero) stops start-up by name
@@ -143,6 +147,7 @@ WHOLE_NUMBER_RANGES: dict[str, tuple[int, int | None]] = {
     # photo hashes have 64 bits
     "FRAUD_PHOTO_MAX_DISTANCE": (0, 64),
     "FRAUD_MIN_ATTEMPTS": (1, None),
+    "GC_YOUNG_THRESHOLD": (100, None),
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from testing_center import create_app
@@ -77,6 +79,38 @@ def test_create_app_refuses_unsafe_production(monkeypatch):
         create_app()
 
 
+@pytest.fixture
+def garbage_collector():
+    """Python's collector settings, put back after the test."""
+    threshold = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*threshold)
+
+
+@pytest.mark.parametrize("environment", ["production", "development"])
+def test_only_a_production_worker_tunes_the_garbage_collector(
+    monkeypatch, tmp_path, garbage_collector, environment
+):
+    """A production app (as gunicorn builds it) freezes what it built and collects the
+    young generation every GC_YOUNG_THRESHOLD allocations; development keeps Python's
+    defaults."""
+    monkeypatch.setenv("TESTING_CENTER_INSTANCE", str(tmp_path))
+    monkeypatch.setenv("TESTING_CENTER_ENV", environment)
+    monkeypatch.setenv("SECRET_KEY", STRONG_KEY)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    monkeypatch.setenv("GC_YOUNG_THRESHOLD", "12345")
+    before = gc.get_threshold()
+    gc.unfreeze()
+    create_app()
+    if environment == "production":
+        assert gc.get_threshold() == (12345, *before[1:])
+        assert gc.get_freeze_count() > 1000
+    else:
+        assert gc.get_threshold() == before
+        assert gc.get_freeze_count() == 0
+
+
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
@@ -134,6 +168,7 @@ def test_security_and_fraud_settings_come_from_the_environment(
         ("TRUSTED_PROXIES", "1.5"),
         ("TRUSTED_CENTRE_NETWORKS", "203.0.113.0/24, 10.0.0.300/8"),
         ("TRUSTED_CENTRE_NETWORKS", "203.0.113.7/24"),
+        ("GC_YOUNG_THRESHOLD", "10"),
     ],
 )
 def test_bad_security_and_fraud_settings_stop_start_up(tmp_path, variable, value):
