@@ -330,8 +330,10 @@ async def bare_candidate(
         await save_bare(client, recorder, str(user_id), token, f"q{seq}", seq, "A")
 
 
-def new_client(port: int, connections: int) -> Client:
-    return Client("127.0.0.1", port, connections)
+def new_client(port: int, connections: int, timeout: float = 60.0) -> Client:
+    """A client whose requests give up after ``timeout`` seconds at the server, as a
+    proxy's read timeout would (nginx: 60 s by default)."""
+    return Client("127.0.0.1", port, connections, timeout)
 
 
 # ---- phases -----------------------------------------------------------------------------
@@ -373,20 +375,22 @@ async def exam(
     connections: int,
     seed: int,
     start_pool: bool,
+    start_timeout: float,
 ) -> tuple[Recorder, float]:
     """Every candidate sits the exam; with ``start_pool`` the starts go to the start
-    pool's port over connections of their own, as a proxy routing them would."""
+    pool's port over connections of their own, with their own timeout, as a proxy
+    routing them would."""
     recorder = Recorder()
     async with (
         new_client(APP_PORT, connections) as client,
-        new_client(START_PORT if start_pool else APP_PORT, connections) as starter,
+        new_client(START_PORT, connections, start_timeout) as starter,
     ):
         began = time.monotonic()
         await asyncio.gather(
             *(
                 sit_exam(
                     client,
-                    starter if start_pool else client,
+                    starter if start_pool else client,  # an unused starter opens nothing
                     recorder,
                     c,
                     tokens[c.user_id],
@@ -654,6 +658,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--start-niceness", type=int, default=10, help="the start pool's CPU priority (nice)"
     )
+    parser.add_argument(
+        "--start-timeout",
+        type=float,
+        default=60.0,
+        help="seconds a start may wait at the start pool (its proxy's read timeout)",
+    )
     parser.add_argument("--login-sample", type=int, default=100)
     parser.add_argument("--login-concurrency", type=int, default=8)
     parser.add_argument(
@@ -823,7 +833,15 @@ def run_phases(
     print(f"exam: {len(candidates)} candidates, time scale {args.time_scale}", flush=True)
     meter.start()
     recorder, seconds = asyncio.run(
-        exam(candidates, tokens, pattern, args.connections, args.seed, args.start_workers > 0)
+        exam(
+            candidates,
+            tokens,
+            pattern,
+            args.connections,
+            args.seed,
+            args.start_workers > 0,
+            args.start_timeout,
+        )
     )
     report["exam"] = {**recorder.summary(seconds), "cpu": meter.stop()}
     report["exam"]["offered_save_rate_per_second"] = round(

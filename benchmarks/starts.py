@@ -17,6 +17,8 @@ Flask's test client (no HTTP server, so the figures are the application's own wo
   different candidates, medians;
 - ``state``: CPU time of reading the state of each attempt started (``GET``), median
   (``--profile-state FILE`` profiles them once more);
+- ``save``: CPU time of saving five answers in each of them, median (``--profile-save
+  FILE`` profiles the same saves again, with newer sequence numbers);
 - then ``--starts`` more starts under cProfile, kept apart from the timed ones so the
   profiler's overhead is not in the times (``--profile FILE`` writes the statistics;
   the top functions by cumulative time are printed).
@@ -34,12 +36,15 @@ import json
 import pstats
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from benchmarks import stack
+from benchmarks.exam_day import answer_for, form_items, simulated
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "starts.json"
+SAVES_EACH = 5  # answers saved per started attempt
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -50,8 +55,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--profile-state", type=Path, help="write the state reads' cProfile statistics here"
     )
+    parser.add_argument(
+        "--profile-save", type=Path, help="write the saves' cProfile statistics here"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     return parser.parse_args(argv)
+
+
+def profile_calls(path: Path, calls: Callable[[], object]) -> None:
+    """Run ``calls`` under cProfile and write the statistics to ``path``."""
+    profile = cProfile.Profile()
+    profile.enable()
+    calls()
+    profile.disable()
+    profile.dump_stats(path)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -105,6 +122,16 @@ def main(argv: list[str] | None = None) -> None:
             )
             assert response.status_code == 200, response.json
 
+        rng = simulated(1)
+
+        def save(number: int, attempt_id: str, item: dict[str, Any], sequence: int) -> None:
+            response = client.put(
+                f"/api/v1/attempts/{attempt_id}/responses/{item['ref']}",
+                json={"response": answer_for(item, rng), "client_seq": sequence},
+                headers={"Authorization": f"Bearer {tokens[number]}"},
+            )
+            assert response.status_code == 200, response.json
+
         counted = {"n": 0}
         seen: list[str] = []
 
@@ -130,26 +157,36 @@ def main(argv: list[str] | None = None) -> None:
         started = []
         for number in range(2, args.starts + 2):
             wall, cpu = time.perf_counter(), time.process_time()
-            started.append((number, start(number)["id"]))
+            started.append((number, start(number)))
             walls.append(time.perf_counter() - wall)
             cpus.append(time.process_time() - cpu)
         collecting.stop()
         state_cpus = []
-        for number, attempt_id in started:
+        for number, attempt in started:
             cpu = time.process_time()
-            read_state(number, attempt_id)
+            read_state(number, attempt["id"])
             state_cpus.append(time.process_time() - cpu)
         report["state"] = {
             "reads": len(state_cpus),
             "median_cpu_ms": round(stack.median(state_cpus) * 1000, 1),
         }
         if args.profile_state:
-            profile = cProfile.Profile()
-            profile.enable()
-            for number, attempt_id in started:
-                read_state(number, attempt_id)
-            profile.disable()
-            profile.dump_stats(args.profile_state)
+            profile_calls(args.profile_state, lambda: [read_state(n, a["id"]) for n, a in started])
+        saves = [(n, a["id"], item) for n, a in started for item in form_items(a)[:SAVES_EACH]]
+        save_cpus = []
+        for sequence, (number, attempt_id, item) in enumerate(saves, start=1):
+            cpu = time.process_time()
+            save(number, attempt_id, item, sequence)
+            save_cpus.append(time.process_time() - cpu)
+        report["save"] = {
+            "saves": len(save_cpus),
+            "median_cpu_ms": round(stack.median(save_cpus) * 1000, 2),
+        }
+        if args.profile_save:
+            profile_calls(
+                args.profile_save,
+                lambda: [save(*s, len(saves) + n) for n, s in enumerate(saves, start=1)],
+            )
         profile = cProfile.Profile()
         profile.enable()
         for number in range(args.starts + 2, 2 * args.starts + 2):
@@ -179,6 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"statements: {report['statements']} (form of {report['form_items']} items)")
     print(f"start: {report['start']}")
     print(f"state: {report['state']}")
+    print(f"save: {report['save']}")
     print(f"written to {args.out}")
 
 

@@ -51,6 +51,30 @@ def keys_by_ref(app, attempt_id: str) -> dict[str, str]:
         return dict(rows.all())
 
 
+def rows_and_objects_present_alike(app, attempt_id: str, moment) -> bool:
+    """Whether the state read as rows (``attempts.player``, what a read without a clock
+    step serves) is exactly the state presented from the ORM objects at ``moment``."""
+    from testing_center.accounts.models import User
+    from testing_center.attempts.models import Attempt
+    from testing_center.attempts.player import settled_attempt
+    from testing_center.attempts.presenters import attempt_state
+    from testing_center.attempts.services import blueprint_of, owned_attempt
+
+    with app.app_context():
+        user = db.session.get(User, db.session.get(Attempt, attempt_id).user_id)
+        settled = settled_attempt(db.session, attempt_id, user, moment)
+        assert settled is not None, "a clock step is due: the rows are not used"
+        from_rows = attempt_state(*settled, moment, "en")
+        attempt = owned_attempt(db.session, attempt_id, user, player_view=True)
+        from_objects = attempt_state(attempt, blueprint_of(attempt), moment, "en")
+        db.session.rollback()
+
+    def text(state):
+        return json.dumps(state, default=str, sort_keys=True, ensure_ascii=False)
+
+    return text(from_rows) == text(from_objects)
+
+
 def save(client, headers, attempt_id, ref, response, seq, **extra):
     return client.put(
         f"/api/v1/attempts/{attempt_id}/responses/{ref}",
@@ -108,6 +132,49 @@ def test_start_reads_the_form_versions_once(app, client, candidate):
     reads = [s for s in statements if s.lstrip().startswith("SELECT item_versions.id")]
     assert len(items_of(state)) == 16
     assert len(reads) == 1
+
+
+def test_a_read_from_rows_presents_what_the_objects_do(app, client, candidate, clock):
+    """Saved, changed, cleared and flagged answers, recordings: the state read as rows
+    is the state of the ORM objects, while open and once finished."""
+    state = start(client, candidate)
+    items = items_of(state)
+    for seq, item in enumerate(items[:4], start=1):
+        answer = item["options"][0]["id"] if "options" in item else None
+        assert save(client, candidate, state["id"], item["ref"], answer, seq).status_code == 200
+    save(client, candidate, state["id"], items[1]["ref"], None, 9, flagged=True)
+    clock.advance(seconds=30)
+    assert rows_and_objects_present_alike(app, state["id"], clock())
+    client.post(f"/api/v1/attempts/{state['id']}/finish", headers=candidate)
+    assert rows_and_objects_present_alike(app, state["id"], clock())
+
+
+def test_a_new_form_is_stored_as_it_was_presented(app, client, candidate):
+    """The start writes its rows table by table (``attempts.form_writer``): read back
+    from the database the attempt is the one it presented, its empty answers are SQL
+    NULL (not JSON null, which scoring would read as an answer), and nothing was left
+    for a later flush to write."""
+    from sqlalchemy import func
+
+    from testing_center.attempts.models import Attempt, AttemptPlay, Response
+
+    state = start(client, candidate)
+    assert client.get(f"/api/v1/attempts/{state['id']}", headers=candidate).json == state
+    with app.app_context():
+        attempt = db.session.get(Attempt, state["id"])
+        assert attempt.template.code == EXAM
+        assert [s.code for s in attempt.sections] == [s["code"] for s in state["sections"]]
+        unanswered = db.session.scalar(
+            select(func.count())
+            .select_from(Response)
+            .join(AttemptItem)
+            .where(AttemptItem.attempt_id == state["id"], Response.value.is_(None))
+        )
+        assert unanswered == state["item_count"] == len(attempt.items)
+        plays = db.session.scalars(
+            select(AttemptPlay.plays).where(AttemptPlay.attempt_id == state["id"])
+        ).all()
+        assert plays and set(plays) == {0}
 
 
 def test_start_unknown_exam(client, candidate):

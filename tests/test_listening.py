@@ -16,6 +16,7 @@ from testing_center.accounts.models import Role
 from testing_center.extensions import db
 
 from .conftest import PASSWORD
+from .test_attempts import rows_and_objects_present_alike
 from .test_media import _encode, _tone
 
 NOW = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
@@ -123,6 +124,15 @@ def test_state_shows_plays_but_no_media_address(listening, app):
     audio_hashes = [h for h in stored_hashes(app) if f"/media/{h}" not in items[2]["stem"]]
     assert audio_hashes and not any(h in text for h in audio_hashes)
     assert "conv-1" not in text and "l-1" not in text
+
+
+def test_a_read_from_rows_presents_plays_as_the_objects_do(listening, client, app, clock):
+    """Play counters of item clips and of a shared conversation: the state read as rows
+    is the state of the ORM objects."""
+    headers, state = listening
+    assert play(client, headers, state, "s1").status_code == 200
+    assert play(client, headers, state, "q3").status_code == 200
+    assert rows_and_objects_present_alike(app, state["id"], clock())
 
 
 def test_play_limit_enforced_across_reloads(listening, client):

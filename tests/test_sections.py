@@ -10,7 +10,7 @@ from sqlalchemy import select
 from exam_templates.services import load_templates
 from testing_center.extensions import db
 
-from .test_attempts import items_of
+from .test_attempts import items_of, rows_and_objects_present_alike
 
 NOW = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
 
@@ -166,6 +166,24 @@ def test_break_between_sections(exam, client, clock):
     ).json
     assert started["current_section"]["status"] == "open"
     assert started["remaining_seconds"] == 60
+
+
+def test_a_read_from_rows_presents_sections_as_the_objects_do(app, exam, client, clock):
+    """Per-section clocks, a finished section and a break: the state read as rows is the
+    state of the ORM objects; once the break is over, a read moves the clock instead."""
+    headers, state = exam(tour_template("breaks-rows", "per_section", break_seconds=300))
+    assert rows_and_objects_present_alike(app, state["id"], clock())
+    client.post(f"/api/v1/attempts/{state['id']}/sections/reading/finish", headers=headers)
+    clock.advance(seconds=100)
+    assert rows_and_objects_present_alike(app, state["id"], clock())
+    clock.advance(seconds=250)  # the break ended 50 s ago: skills runs 60 s from then
+    current = get(client, headers, state)["current_section"]
+    assert (current["code"], current["status"], current["remaining_seconds"]) == (
+        "skills",
+        "open",
+        10,
+    )
+    assert rows_and_objects_present_alike(app, state["id"], clock())
 
 
 def test_break_ends_by_itself(exam, client, clock):

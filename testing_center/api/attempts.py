@@ -24,6 +24,7 @@ from testing_center.api.schemas import (
     StartAttemptSchema,
 )
 from testing_center.attempts.models import AttemptStatus, FinishReason
+from testing_center.attempts.player import settled_attempt
 from testing_center.attempts.presenters import attempt_result, attempt_review, attempt_state
 from testing_center.attempts.services import (
     SaveAck,
@@ -55,15 +56,22 @@ SECURITY = [{"bearerAuth": []}]
 
 
 def state_of(attempt_id: str) -> dict:
-    """Load the requester's attempt, close it if its time is up, and present it.
+    """Present the requester's attempt; if a clock has run out, move it first (which
+    may close the attempt).
 
-    Presented before the commit: the commit expires every loaded object, and presenting
-    after it read the whole form again, one lazy query per relationship (the state read
-    took about twice its time). Should the commit fail, the error is the answer.
+    Without a clock step nothing is written, and the form is read as plain rows
+    (``attempts.player``: 5 statements instead of 8, no ORM objects). A step loads the
+    attempt as objects, and it is presented before the commit: the commit expires every
+    loaded object, and presenting after it read the whole form again. Should the commit
+    fail, the error is the answer.
     """
-    moment = now()
-    attempt = current_attempt(db.session, attempt_id, requester(), moment, player_view=True)
-    state = attempt_state(attempt, blueprint_of(attempt), moment, str(get_locale()))
+    moment, locale = now(), str(get_locale())
+    settled = settled_attempt(db.session, attempt_id, requester(), moment)
+    if settled is not None:
+        state = attempt_state(*settled, moment, locale)
+    else:
+        attempt = current_attempt(db.session, attempt_id, requester(), moment, player_view=True)
+        state = attempt_state(attempt, blueprint_of(attempt), moment, locale)
     db.session.commit()
     return state
 

@@ -113,13 +113,22 @@ class AttemptSection(Base):
 
     @property
     def status(self) -> SectionStatus:
-        if self.finished_at is not None:
-            return SectionStatus.FINISHED
-        if self.started_at is not None:
-            return SectionStatus.OPEN
-        if self.available_at is not None:
-            return SectionStatus.BREAK
-        return SectionStatus.WAITING
+        return section_status(self.finished_at, self.started_at, self.available_at)
+
+
+def section_status(
+    finished_at: dt.datetime | None,
+    started_at: dt.datetime | None,
+    available_at: dt.datetime | None,
+) -> SectionStatus:
+    """A section's state follows from its moments: finished, started, or given a time."""
+    if finished_at is not None:
+        return SectionStatus.FINISHED
+    if started_at is not None:
+        return SectionStatus.OPEN
+    if available_at is not None:
+        return SectionStatus.BREAK
+    return SectionStatus.WAITING
 
 
 class AttemptItem(Base):

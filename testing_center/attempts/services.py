@@ -28,6 +28,7 @@ from scoring.grading import ResponseToGrade, grade_responses
 from testing_center.accounts.models import User
 from testing_center.attempts import adaptive
 from testing_center.attempts.exposure import EXPOSURE
+from testing_center.attempts.form_writer import write_attempt
 from testing_center.attempts.models import (
     Attempt,
     AttemptItem,
@@ -128,8 +129,7 @@ def start_practice(
     attempt = new_attempt(session, user, template, blueprint, PRACTICE, now)
     try:
         with session.begin_nested():
-            session.add(attempt)
-            session.flush()
+            write_attempt(session, attempt)
     except IntegrityError:  # a concurrent start of the same exam won
         concurrent = find_open_attempt(session, user, template_code)
         if concurrent is None:
@@ -223,8 +223,7 @@ def start_proctored(
     attempt = new_attempt(session, user, template, blueprint, "proctored", now, booking.id)
     try:
         with session.begin_nested():
-            session.add(attempt)
-            session.flush()
+            write_attempt(session, attempt)
     except IntegrityError:  # a concurrent start of the same booking won
         concurrent = session.scalar(select(Attempt).where(Attempt.booking_id == booking.id))
         if concurrent is None:
@@ -299,7 +298,9 @@ def current_attempt(
     """
     attempt = owned_attempt(session, attempt_id, user, player_view=player_view)
     now = attempt.paused_at or now  # a paused attempt's clock stands still
-    if attempt.status == AttemptStatus.IN_PROGRESS and clock_step_due(attempt, now):
+    if attempt.status == AttemptStatus.IN_PROGRESS and clock_step_due(
+        attempt.deadline_at, attempt.sections, now
+    ):
         # Lock the attempt row before changing sections (the same order as every other
         # step takes), then look again: another request may have done it meanwhile.
         session.execute(select(Attempt.id).where(Attempt.id == attempt.id).with_for_update())
@@ -314,12 +315,15 @@ def current_attempt(
     return attempt
 
 
-def clock_step_due(attempt: Attempt, now: dt.datetime) -> bool:
-    """Whether a section's time or break has run out, or the whole attempt's."""
-    return attempt.deadline_at <= now or any(
+def clock_step_due(
+    deadline_at: dt.datetime, sections: Iterable[AttemptSection], now: dt.datetime
+) -> bool:
+    """Whether a section's time or break has run out, or the whole attempt's (sections
+    as ORM objects or as ``player.SectionRow``)."""
+    return deadline_at <= now or any(
         (s.status == SectionStatus.OPEN and s.deadline_at <= now)
         or (s.status == SectionStatus.BREAK and s.available_at <= now)
-        for s in attempt.sections
+        for s in sections
     )
 
 
