@@ -409,9 +409,14 @@ def test_cli_checks_a_qr_codes_short_link(app, client, clock, sit, runner):
     checked = json.loads(ok.output.split("status online:")[0])
     assert checked == {**checked, "number": number, "status": "genuine link"}
     assert "status online: see https://tc.example/verify?n=" in ok.output
-    other = link.replace(f"n={number}", f"n={number[:-1]}{'A' if number[-1] != 'A' else 'B'}")
+    # rebuilt from the parsed link: a check symbol such as "*" or "=" is %-encoded in it
+    signature = parse_qs(urlsplit(link).query)["s"][0]
+    changed = number[:-1] + ("A" if number[-1] != "A" else "B")
+    other = links.verification_link("http://127.0.0.1:5000", changed, signature)
     forged = runner.invoke(args=["certificates", "verify", other])
-    assert forged.exit_code == 1 and json.loads(forged.output)["status"] == "invalid"
+    assert forged.exit_code == 1, forged.output
+    assert json.loads(forged.output) == {**json.loads(forged.output), "number": changed}
+    assert json.loads(forged.output)["status"] == "invalid"
 
 
 def qr_path(pdf: bytes) -> str:

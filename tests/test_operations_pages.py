@@ -686,6 +686,8 @@ def test_paused_overlay_keeps_answers_until_resumed(
 def test_live_roster_shows_saves_retried(app, people, session_id, started, live_url, tab):
     """The console's roster, redrawn from the API by its script, shows a seat whose page
     had to retry saves: how many, and when it last reported."""
+    from playwright.sync_api import expect
+
     with app.app_context():
         attempt = db.session.get(Attempt, started["attempt_id"])
         attempt.save_retries, attempt.save_trouble_at = 3, NEXT_WEEK + dt.timedelta(minutes=2)
@@ -695,8 +697,8 @@ def test_live_roster_shows_saves_retried(app, people, session_id, started, live_
     tab.fill("#password", PASSWORD)
     tab.click("button.primary")
     tab.goto(f"{live_url}/staff/proctor/sessions/{session_id}")
-    # the script's own rendering: the time with seconds, in the centre's zone
-    tab.wait_for_function(
-        "/^3, last at \\d\\d:02:00/.test("
-        "document.querySelector('#roster-body .save-retries').textContent)"
+    # the script's own rendering: the time with seconds, in the centre's zone (waited
+    # for with a locator: a function polled in the page is refused by the page's CSP)
+    expect(tab.locator("#roster-body .save-retries")).to_have_text(
+        re.compile(r"^3, last at \d\d:02:00"), timeout=30_000
     )
