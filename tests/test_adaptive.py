@@ -515,6 +515,8 @@ class TestPlayer:
         load_exam,
     ):
         """Choosing does not send; Next sends, and the server's next question is shown."""
+        from playwright.sync_api import expect  # by locator: the CSP refuses page eval
+
         load_exam()
         user = make_candidate()
         sign_in_and_start(page, live_server, user, EXAM)
@@ -528,9 +530,7 @@ class TestPlayer:
                 page.click("#next")
             assert saved.value.ok
             if number < 6:
-                page.wait_for_function(
-                    "stem => document.getElementById('stem').textContent !== stem", arg=stem
-                )
+                expect(page.locator("#stem")).not_to_have_text(stem)
                 expected = f"Question {number + 1} of 6"
                 assert page.text_content("#question-number") == expected
                 assert page.locator("#answer-area input:checked").count() == 0

@@ -247,6 +247,7 @@ def answer_current_question(page) -> str:
 
 def test_every_item_type_in_the_browser(page, live_server, make_candidate, app):
     """Every type of the tour renders and takes an answer; a recording plays once counted."""
+    from playwright.sync_api import expect  # waits by locator: the CSP refuses page eval
     from sqlalchemy import select
 
     from testing_center.attempts.models import AttemptItem, AttemptPlay, Response
@@ -257,9 +258,8 @@ def test_every_item_type_in_the_browser(page, live_server, make_candidate, app):
     for _ in range(15):
         if page.locator("#item-audio .play").is_visible():
             page.click("#item-audio .play")
-            page.wait_for_function(
-                "() => !document.querySelector('#item-audio .plays-left')"
-                ".textContent.startsWith('Plays left: 2')"
+            expect(page.locator("#item-audio .plays-left")).not_to_have_text(
+                re.compile(r"^Plays left: 2")
             )
         kinds.append(answer_current_question(page))
         page.keyboard.press("n")
@@ -289,6 +289,8 @@ def test_every_item_type_in_the_browser(page, live_server, make_candidate, app):
 def test_jlpt_style_sections_with_listening(page, live_server, make_candidate, app, clock):
     """A JLPT-style practice test: sections in order, each finished in turn, a recording
     played in the listening section, then a result on the scaled scoring sections."""
+    from playwright.sync_api import expect  # waits by locator: the CSP refuses page eval
+
     from testing_center.extensions import db
     from testing_center.seed import seed_content
 
@@ -308,15 +310,12 @@ def test_jlpt_style_sections_with_listening(page, live_server, make_candidate, a
     for _ in range(2):  # vocabulary, then grammar and reading
         page.click("#finish-section")
         page.click("#finish-section-confirm")
-        page.wait_for_function("() => document.querySelector('#section-tabs .tab.finished')")
+        page.wait_for_selector("#section-tabs .tab.finished")
     wait_ready(page)
     page.wait_for_selector("#section-tabs .tab[aria-current]:has-text('Listening')")
     assert page.locator("#section-tabs .tab.finished").count() == 2
     page.click("#item-audio .play")
-    page.wait_for_function(
-        "() => !document.querySelector('#item-audio .plays-left').textContent"
-        ".startsWith('Plays left: 1')"
-    )
+    expect(page.locator("#item-audio .plays-left")).not_to_have_text(re.compile(r"^Plays left: 1"))
     assert page.locator("#item-audio .play").is_disabled()
     answer_current_question(page)
     page.click("#finish")
