@@ -33,9 +33,7 @@ from testing_center.attempts.models import (
     SectionStatus,
     section_status,
 )
-from testing_center.attempts.services import clock_step_due
-from testing_center.errors import NotFound
-from testing_center.i18n import N_
+from testing_center.attempts.services import attempt_not_found, clock_step_due
 
 
 @dataclass(frozen=True)
@@ -117,7 +115,7 @@ def settled_attempt(
         .where(Attempt.id == attempt_id, Attempt.user_id == user.id)
     ).one_or_none()
     if head is None:
-        raise NotFound(N_("There is no such attempt."), code="attempt_not_found")
+        raise attempt_not_found()
     sections = [
         SectionRow(*row)
         for row in session.execute(

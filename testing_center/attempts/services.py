@@ -68,6 +68,12 @@ class SaveAck:
     saved_at: dt.datetime | None
 
 
+def attempt_not_found() -> NotFound:
+    """The answer for an attempt id that is not the requester's: the same whether it
+    exists or not, so an id is never confirmed to someone who does not own it."""
+    return NotFound(N_("There is no such attempt."), code="attempt_not_found")
+
+
 def attempt_closed() -> Conflict:
     """The refusal for anything that would change a finished attempt."""
     return Conflict(
@@ -261,7 +267,7 @@ def owned_attempt(
         .execution_options(populate_existing=True)
     )
     if attempt is None:
-        raise NotFound(N_("There is no such attempt."), code="attempt_not_found")
+        raise attempt_not_found()
     return attempt
 
 
@@ -278,7 +284,7 @@ def owned_attempt_summary(session: Session, attempt_id: str, user: User) -> Atte
         .options(selectinload(Attempt.template), selectinload(Attempt.sections))
     )
     if attempt is None:
-        raise NotFound(N_("There is no such attempt."), code="attempt_not_found")
+        raise attempt_not_found()
     return attempt
 
 

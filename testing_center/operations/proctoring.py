@@ -26,6 +26,7 @@ from testing_center.attempts.models import (
     SectionStatus,
 )
 from testing_center.attempts.sections import current_section
+from testing_center.attempts.services import attempt_not_found
 from testing_center.errors import Conflict, Forbidden, InvalidInput, NotFound
 from testing_center.i18n import N_
 from testing_center.operations import audit
@@ -55,7 +56,7 @@ def attempt_for_staff(session: Session, user: User, attempt_id: str) -> Attempt:
     """Return a proctored attempt the staff member may act on (their session's)."""
     attempt = session.scalar(select(Attempt).where(Attempt.id == attempt_id).with_for_update())
     if attempt is None or attempt.booking_id is None:
-        raise NotFound(N_("There is no such attempt."), code="attempt_not_found")
+        raise attempt_not_found()
     booking = session.get(Booking, attempt.booking_id)
     session_for_staff(session, user, booking.session_id)
     return attempt
