@@ -62,13 +62,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def profile_calls(path: Path, calls: Callable[[], object]) -> None:
-    """Run ``calls`` under cProfile and write the statistics to ``path``."""
+def profile_calls(path: Path | None, calls: Callable[[], object]) -> cProfile.Profile:
+    """Run ``calls`` under cProfile; write the statistics to ``path`` if one is given."""
     profile = cProfile.Profile()
     profile.enable()
     calls()
     profile.disable()
-    profile.dump_stats(path)
+    if path:
+        profile.dump_stats(path)
+    return profile
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -187,11 +189,9 @@ def main(argv: list[str] | None = None) -> None:
                 args.profile_save,
                 lambda: [save(*s, len(saves) + n) for n, s in enumerate(saves, start=1)],
             )
-        profile = cProfile.Profile()
-        profile.enable()
-        for number in range(args.starts + 2, 2 * args.starts + 2):
-            start(number)
-        profile.disable()
+        profile = profile_calls(
+            args.profile, lambda: [start(n) for n in range(args.starts + 2, 2 * args.starts + 2)]
+        )
         report["start"] = {
             "starts": args.starts,
             "median_ms": round(stack.median(walls) * 1000, 1),
@@ -206,8 +206,6 @@ def main(argv: list[str] | None = None) -> None:
         report["start"]["profiled_ms_per_start"] = round(stats.total_tt / args.starts * 1000, 1)
         stats.sort_stats("cumulative").print_stats(25)
         report["profile_top"] = text.getvalue().splitlines()[:60]
-        if args.profile:
-            profile.dump_stats(args.profile)
         with app.app_context():
             db.engine.dispose()
     args.out.parent.mkdir(parents=True, exist_ok=True)
