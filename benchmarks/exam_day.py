@@ -50,6 +50,7 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import os
 import random
 import tempfile
 import time
@@ -779,8 +780,10 @@ def main(argv: list[str] | None = None) -> None:
             "bare_gunicorn": bare_server.pids,
             "scheduler": scheduler.pids,
             "postgres": lambda: stack.postgres_backends(database),
-            "load_generator": lambda: [__import__("os").getpid()],
+            "load_generator": lambda: [os.getpid()],
         }
+        if args.start_workers:
+            meter_groups["start_pool"] = start_server.pids  # also in app_gunicorn
         try:
             run_phases(
                 args,
@@ -832,6 +835,8 @@ def run_phases(
 
     print(f"exam: {len(candidates)} candidates, time scale {args.time_scale}", flush=True)
     meter.start()
+    timeline = stack.CpuTimeline(meter_groups)
+    timeline.start()
     recorder, seconds = asyncio.run(
         exam(
             candidates,
@@ -844,6 +849,7 @@ def run_phases(
         )
     )
     report["exam"] = {**recorder.summary(seconds), "cpu": meter.stop()}
+    report["exam"]["cpu_by_minute"] = timeline.stop()
     report["exam"]["offered_save_rate_per_second"] = round(
         len(candidates) * args.time_scale / (sum(THINK_SECONDS) / 2), 1
     )
@@ -924,6 +930,14 @@ def print_report(report: dict[str, Any]) -> None:
                 print(f"  {name} by minute (n, p95 ms): " + "; ".join(cells))
         if "cpu" in phase:
             print(f"  CPU (cores): {phase['cpu']}")
+        for minute, cpu in enumerate(phase.get("cpu_by_minute", [])):
+            busiest = cpu["app_gunicorn_busiest_cores"][:4]
+            print(
+                f"    minute {minute}: app {cpu['app_gunicorn_cores']} (busiest {busiest}, "
+                f"start pool {cpu.get('start_pool_cores', 0.0)}), "
+                f"postgres {cpu['postgres_cores']}, machine {cpu['machine_busy_cores']} "
+                f"(steal {cpu['machine_steal_cores']})"
+            )
 
     print("\n==== exam day ====")
     print("SQL statements per request:", report.get("sql_statements_per_request"))

@@ -15,6 +15,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -264,13 +265,19 @@ def cpu_seconds(pids: Sequence[int]) -> dict[int, float]:
     return times
 
 
+BUSIEST_LISTED = 8
+
+
 @dataclass
 class CpuMeter:
     """CPU seconds used by named process groups between ``start`` and ``stop``.
 
     Groups are lists of pids, or callables returning them (PostgreSQL backends come and
     go). A process present at both ends counts; the machine-wide busy share is given too,
-    since other work on a shared machine competes for the same cores.
+    since other work on a shared machine competes for the same cores. Each group's
+    busiest processes are listed as well: a gunicorn worker runs Python on one core at a
+    time, so one worker near a whole core while the others idle is a queue the group's
+    total does not show.
     """
 
     groups: dict[str, Any]
@@ -292,16 +299,48 @@ class CpuMeter:
         report: dict[str, Any] = {"seconds": round(elapsed, 1)}
         for name in self.groups:
             now = cpu_seconds(self._pids(name))
-            used = sum(now[pid] - self.before[name].get(pid, 0.0) for pid in now)
-            report[f"{name}_cores"] = round(used / elapsed, 2) if elapsed else 0.0
+            used = {pid: now[pid] - self.before[name].get(pid, 0.0) for pid in now}
+            report[f"{name}_cores"] = round(sum(used.values()) / elapsed, 2) if elapsed else 0.0
+            busiest = sorted(used.values(), reverse=True)[:BUSIEST_LISTED]
+            report[f"{name}_busiest_cores"] = [round(u / elapsed, 2) for u in busiest if elapsed]
         machine = psutil.cpu_times()
         busy = sum(
             getattr(machine, f) - getattr(self.machine_before, f)
             for f in ("user", "system", "nice", "irq", "softirq", "steal")
         )
         report["machine_busy_cores"] = round(busy / elapsed, 2) if elapsed else 0.0
+        steal = getattr(machine, "steal", 0.0) - getattr(self.machine_before, "steal", 0.0)
+        report["machine_steal_cores"] = round(steal / elapsed, 2) if elapsed else 0.0
         report["machine_cores"] = psutil.cpu_count()
         return report
+
+
+class CpuTimeline:
+    """``CpuMeter`` figures minute by minute (or every ``interval`` seconds) while a phase
+    runs, from a thread of its own: a phase's average hides the minutes when a group ran
+    at its limit, which is where the latencies of those minutes come from."""
+
+    def __init__(self, groups: dict[str, Any], interval: float = 60.0) -> None:
+        self.meter = CpuMeter(groups)
+        self.interval = interval
+        self.minutes: list[dict[str, Any]] = []
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self.meter.start()
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self.interval):
+            self.minutes.append(self.meter.stop())
+            self.meter.start()
+
+    def stop(self) -> list[dict[str, Any]]:
+        self._stopping.set()
+        self._thread.join()
+        self.minutes.append(self.meter.stop())
+        return self.minutes
 
 
 # ---- figures ------------------------------------------------------------------------------
