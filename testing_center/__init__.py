@@ -76,9 +76,10 @@ def init_database(app: Flask) -> None:
 
     db.init_app(app)
     migrate.init_app(app, db)
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        with app.app_context():
-            event.listen(db.engine, "connect", configure_sqlite_connection)
+    with app.app_context():
+        for engine in db.engines.values():  # the primary and a verification replica
+            if engine.dialect.name == "sqlite":
+                event.listen(engine, "connect", configure_sqlite_connection)
 
 
 def configure_sqlite_connection(connection: Any, _record: Any) -> None:

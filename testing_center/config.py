@@ -90,13 +90,17 @@ DEFAULTS: dict[str, Any] = {
     # production workers: allocations between young-generation garbage collections
     # (Python's default is 700; benchmarks/README.md, "Garbage collection")
     "GC_YOUNG_THRESHOLD": 10_000,
+    # a read replica of the database for certificate verification (None: the primary)
+    "DATABASE_REPLICA_URL": None,
 }
+REPLICA_BIND = "replica"
 
 ENVIRONMENT_VARIABLES = {
     # variable -> (config key, converter)
     "TESTING_CENTER_ENV": ("ENV_NAME", str),
     "SECRET_KEY": ("SECRET_KEY", str),
     "DATABASE_URL": ("SQLALCHEMY_DATABASE_URI", str),
+    "DATABASE_REPLICA_URL": ("DATABASE_REPLICA_URL", str),
     "API_TOKEN_TTL_SECONDS": ("API_TOKEN_TTL_SECONDS", int),
     "MAIL_BACKEND": ("MAIL_BACKEND", str),
     "MAIL_FOLDER": ("MAIL_FOLDER", str),
@@ -241,6 +245,10 @@ def build_config(
     default_uri = f"sqlite:///{instance_path / 'testing_center.sqlite3'}"
     uri = config.get("SQLALCHEMY_DATABASE_URI") or default_uri
     config["SQLALCHEMY_DATABASE_URI"] = database_uri(uri)
+    if config["DATABASE_REPLICA_URL"]:
+        binds = dict(config.get("SQLALCHEMY_BINDS") or {})
+        binds[REPLICA_BIND] = database_uri(config["DATABASE_REPLICA_URL"])
+        config["SQLALCHEMY_BINDS"] = binds
     return config
 
 

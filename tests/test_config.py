@@ -197,3 +197,14 @@ def test_trusted_centre_networks_are_parsed(tmp_path):
         "2001:db8::/32",
     ]
     assert build_config(tmp_path, {}, None)["TRUSTED_CENTRE_NETWORKS"] == ()
+
+
+def test_a_replica_url_becomes_the_replica_bind(tmp_path):
+    """Verification reads go to ``DATABASE_REPLICA_URL``; without it there is no bind."""
+    assert "SQLALCHEMY_BINDS" not in build_config(tmp_path, {}, None)
+    config = build_config(
+        tmp_path, {"DATABASE_REPLICA_URL": "postgresql://reader@replica.internal/tc"}, None
+    )
+    assert config["SQLALCHEMY_BINDS"] == {
+        "replica": "postgresql+psycopg://reader@replica.internal/tc"
+    }

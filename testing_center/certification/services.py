@@ -19,7 +19,7 @@ import zoneinfo
 from pathlib import Path
 
 from flask import current_app, url_for
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -38,6 +38,7 @@ from testing_center.certification.models import (
     ShareLink,
     Verification,
 )
+from testing_center.config import REPLICA_BIND
 from testing_center.errors import Conflict, InvalidInput, NotFound
 from testing_center.i18n import N_
 from testing_center.operations import audit
@@ -46,6 +47,8 @@ from testing_center.operations.notify import queue_notification
 from testing_center.operations.services import centre_ids_of
 
 ISSUER = "Testing Center"
+# what may change after issue (revocation, replacement): never read from a replica
+STATUS_COLUMNS = ("status", "revoked_at", "revocation_reason", "revoked_by_id", "superseded_by_id")
 MAX_BATCH = 500  # lines in one employer's batch check
 MAX_SHARE_DAYS = 365
 
@@ -390,17 +393,44 @@ def valid_certificate_number(session: Session, attempt_id: str) -> str | None:
     )
 
 
-def certificate_by_number(session: Session, typed: str) -> Certificate:
+def certificate_by_number(
+    session: Session, typed: str, *, from_replica: bool = False
+) -> Certificate:
     try:
         number = codes.parse_certificate_number(typed)
     except InvalidNumber:
         number = None
-    certificate = (
-        session.scalar(select(Certificate).where(Certificate.number == number)) if number else None
-    )
+    certificate = find_certificate(session, number, from_replica=from_replica) if number else None
     if certificate is None:
         raise NotFound(N_("No certificate matches this number."), code="certificate_not_found")
     return certificate
+
+
+def replica_engine() -> Engine | None:
+    """The engine of the read replica set by ``DATABASE_REPLICA_URL``, if any."""
+    return current_app.extensions["sqlalchemy"].engines.get(REPLICA_BIND)
+
+
+def find_certificate(
+    session: Session, number: str, *, from_replica: bool = False
+) -> Certificate | None:
+    """The certificate numbered ``number``; with ``from_replica``, read on the replica
+    when one is configured, so public verification traffic leaves the primary alone.
+
+    A replica runs a moment behind the primary. Facts, token and photo never change
+    after issue, so they may come from it; the status columns, which a revocation or a
+    replacement changes, are read again from the primary by primary key, so a
+    certificate revoked a second ago never reads as valid. A number the replica does not
+    know yet (issued a second ago) is looked up on the primary.
+    """
+    statement = select(Certificate).where(Certificate.number == number)
+    replica = replica_engine() if from_replica else None
+    if replica is not None:
+        certificate = session.scalar(statement, bind_arguments={"bind": replica})
+        if certificate is not None:
+            session.refresh(certificate, attribute_names=STATUS_COLUMNS)
+            return certificate
+    return session.scalar(statement)
 
 
 # ---- lookups ----------------------------------------------------------------------------
@@ -420,7 +450,7 @@ def lookup(
     """Find a certificate by number AND date of birth; None for either mismatch (the
     same answer, so the number alone reveals nothing). The check is logged."""
     try:
-        certificate = certificate_by_number(session, number)
+        certificate = certificate_by_number(session, number, from_replica=True)
     except NotFound:
         certificate = None
     if certificate is not None and certificate.facts["date_of_birth"] != (
@@ -542,7 +572,7 @@ def linked_certificate(
     ``TokenError`` of ``links.verify_link`` and is not logged, like a forged token.
     """
     links.verify_link(number, signature, key_ring(now))
-    certificate = session.scalar(select(Certificate).where(Certificate.number == number))
+    certificate = find_certificate(session, number, from_replica=True)
     log_verification(session, number, certificate, "qr", now, client)
     return certificate
 

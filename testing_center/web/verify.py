@@ -68,17 +68,24 @@ def verify_page():
     checked = offline.verify_document(token, certs.key_ring(moment).jwks(), moment)
     certificate = None
     if checked.is_valid:
-        certificate = db.session.scalar(
-            select(Certificate).where(Certificate.number == checked.claims.number)
-        )
+        certificate = certs.find_certificate(db.session, checked.claims.number, from_replica=True)
         certs.log_verification(db.session, checked.claims.number, certificate, "qr", moment, client)
-    db.session.commit()
+    result = status_before_commit(certificate)
     return page(
         offline_check=checked,
-        result=certs.status_payload(db.session, certificate) if certificate else None,
-        photo_token=token if certificate and certificate.photo_id else None,
+        result=result,
+        photo_token=token if result and result["has_photo"] else None,
         not_found=checked.is_valid and certificate is None,
     )
+
+
+def status_before_commit(certificate: Certificate | None) -> dict | None:
+    """What the verifier is shown, read before the request's commit: the commit expires
+    the certificate, and reading it afterwards would load it again from the primary,
+    not from the replica it was read on (``DATABASE_REPLICA_URL``)."""
+    result = certs.status_payload(db.session, certificate) if certificate else None
+    db.session.commit()
+    return result
 
 
 def linked_page(number: str, signature: str):
@@ -95,13 +102,16 @@ def linked_page(number: str, signature: str):
             offline.Status.INVALID, (offline.Problem(error.code, str(error)),)
         )
         return page(offline_check=refused)
-    db.session.commit()
-    if certificate is None:
+    return found_page(certificate, number)
+
+
+def found_page(certificate: Certificate | None, number: str):
+    """The answer to a lookup by number: the record, with a grant to see the photo."""
+    result = status_before_commit(certificate)
+    if result is None:
         return page(404, not_found=True, number=number)
-    return page(
-        result=certs.status_payload(db.session, certificate),
-        photo_grant=photo_grant(certificate.number) if certificate.photo_id else None,
-    )
+    grant = photo_grant(result["number"]) if result["has_photo"] else None
+    return page(result=result, photo_grant=grant)
 
 
 @bp.route("", methods=["POST"])
@@ -116,19 +126,14 @@ def verify_form():
         checked = offline.verify_document(data, certs.key_ring(moment).jwks(), moment)
         certificate = None
         if checked.claims is not None:
-            certificate = db.session.scalar(
-                select(Certificate).where(Certificate.number == checked.claims.number)
+            certificate = certs.find_certificate(
+                db.session, checked.claims.number, from_replica=True
             )
             certs.log_verification(
                 db.session, checked.claims.number, certificate, "upload", moment, client
             )
-        db.session.commit()
-        return page(
-            offline_check=checked,
-            result=certs.status_payload(db.session, certificate)
-            if certificate and checked.is_valid
-            else None,
-        )
+        result = status_before_commit(certificate)
+        return page(offline_check=checked, result=result if checked.is_valid else None)
     number = request.form.get("number", "").strip()
     try:
         born = dt.date.fromisoformat(request.form.get("date_of_birth", ""))
@@ -137,13 +142,7 @@ def verify_form():
     certificate = certs.lookup(
         db.session, number=number, date_of_birth=born, channel="page", now=moment, client=client
     )
-    db.session.commit()
-    if certificate is None:
-        return page(404, not_found=True, number=number)
-    return page(
-        result=certs.status_payload(db.session, certificate),
-        photo_grant=photo_grant(certificate.number) if certificate.photo_id else None,
-    )
+    return found_page(certificate, number)
 
 
 def grants() -> URLSafeTimedSerializer:
