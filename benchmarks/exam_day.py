@@ -331,21 +331,35 @@ async def bare_candidate(
         await save_bare(client, recorder, str(user_id), token, f"q{seq}", seq, "A")
 
 
-def new_client(port: int, connections: int, timeout: float = 60.0) -> Client:
-    """A client whose requests give up after ``timeout`` seconds at the server, as a
-    proxy's read timeout would (nginx: 60 s by default)."""
-    return Client("127.0.0.1", port, connections, timeout)
+@dataclass(frozen=True)
+class Connections:
+    """How the load generator connects, as the proxy in front of gunicorn would.
+
+    With ``keep_alive`` each connection is reused, and stays with the gunicorn worker
+    that accepted it; without (``--connection-per-request``) every request has a
+    connection of its own, as nginx talks to its upstream servers by default, and goes
+    to whichever worker accepts it first.
+    """
+
+    keep_alive: bool = True
+
+    def client(self, port: int, connections: int, timeout: float = 60.0) -> Client:
+        """A client whose requests give up after ``timeout`` seconds at the server, as a
+        proxy's read timeout would (nginx: 60 s by default)."""
+        return Client("127.0.0.1", port, connections, timeout, keep_alive=self.keep_alive)
 
 
 # ---- phases -----------------------------------------------------------------------------
 
 
-async def log_in(candidates: list[Candidate], concurrency: int) -> tuple[dict[int, str], dict]:
+async def log_in(
+    connect: Connections, candidates: list[Candidate], concurrency: int
+) -> tuple[dict[int, str], dict]:
     """Log the sample in at full speed; return their tokens and the figures."""
     recorder = Recorder()
     tokens: dict[int, str] = {}
     gate = asyncio.Semaphore(concurrency)
-    async with new_client(APP_PORT, concurrency) as client:
+    async with connect.client(APP_PORT, concurrency) as client:
 
         async def one(candidate: Candidate) -> None:
             async with gate:
@@ -370,6 +384,7 @@ async def log_in(candidates: list[Candidate], concurrency: int) -> tuple[dict[in
 
 
 async def exam(
+    connect: Connections,
     candidates: list[Candidate],
     tokens: dict[int, str],
     pattern: Pattern,
@@ -383,8 +398,8 @@ async def exam(
     routing them would."""
     recorder = Recorder()
     async with (
-        new_client(APP_PORT, connections) as client,
-        new_client(START_PORT, connections, start_timeout) as starter,
+        connect.client(APP_PORT, connections) as client,
+        connect.client(START_PORT, connections, start_timeout) as starter,
     ):
         began = time.monotonic()
         await asyncio.gather(
@@ -406,6 +421,7 @@ async def exam(
 
 
 async def bare_same_rate(
+    connect: Connections,
     tokens: dict[int, str],
     items: int,
     pattern: Pattern,
@@ -414,7 +430,7 @@ async def bare_same_rate(
     seed: int,
 ) -> tuple[Recorder, float]:
     recorder = Recorder()
-    async with new_client(BARE_PORT, connections) as client:
+    async with connect.client(BARE_PORT, connections) as client:
         began = time.monotonic()
         await asyncio.gather(
             *(
@@ -444,11 +460,13 @@ class SaturationTarget:
     seq: int = 0
 
 
-async def prepare_app_targets(candidates: list[Candidate], tokens: dict[int, str]) -> list:
+async def prepare_app_targets(
+    connect: Connections, candidates: list[Candidate], tokens: dict[int, str]
+) -> list:
     """Start the saturation candidates' attempts (not measured)."""
     recorder = Recorder()
     targets = []
-    async with new_client(APP_PORT, 8) as client:
+    async with connect.client(APP_PORT, 8) as client:
         for candidate in candidates:
             headers = {"Authorization": f"Bearer {tokens[candidate.user_id]}"}
             started = await call(
@@ -468,6 +486,7 @@ async def prepare_app_targets(candidates: list[Candidate], tokens: dict[int, str
 
 
 async def saturate(
+    connect: Connections,
     port: int,
     targets: list[SaturationTarget],
     seconds: float,
@@ -480,7 +499,7 @@ async def saturate(
     Returns the saves per second completed in the window after the warm-up.
     """
     done_in_window = 0
-    async with new_client(port, len(targets)) as client:
+    async with connect.client(port, len(targets)) as client:
         began = time.monotonic()
         window_start, window_end = began + warmup, began + warmup + seconds
 
@@ -671,6 +690,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--connections", type=int, default=512, help="the load generator's connection pool"
     )
     parser.add_argument(
+        "--connection-per-request",
+        action="store_true",
+        help="open a connection for every request (nginx's default towards its upstream) "
+        "instead of keeping connections alive",
+    )
+    parser.add_argument(
         "--concurrency", type=int, default=32, help="closed-loop clients of the saturation runs"
     )
     parser.add_argument("--saturation-seconds", type=float, default=15.0)
@@ -825,9 +850,10 @@ def run_phases(
     sample = [c for c in candidates if c.token is None]
     tokens = {c.user_id: c.token for c in candidates + extra if c.token}
     print(f"logins: {len(sample)} over HTTP, {len(tokens)} pre-issued", flush=True)
+    connect = Connections(keep_alive=not args.connection_per_request)
     meter = stack.CpuMeter(meter_groups)
     meter.start()
-    logged_in, report["logins"] = asyncio.run(log_in(sample, args.login_concurrency))
+    logged_in, report["logins"] = asyncio.run(log_in(connect, sample, args.login_concurrency))
     report["logins"]["cpu"] = meter.stop()
     tokens.update(logged_in)
     print(json.dumps(report["logins"]), flush=True)
@@ -839,6 +865,7 @@ def run_phases(
     timeline.start()
     recorder, seconds = asyncio.run(
         exam(
+            connect,
             candidates,
             tokens,
             pattern,
@@ -860,12 +887,14 @@ def run_phases(
     print(f"bare stack at the same rate for {bare_seconds:.0f} s", flush=True)
     meter.start()
     bare_recorder, bare_window = asyncio.run(
-        bare_same_rate(bare_tokens, items + 60, pattern, bare_seconds, args.connections, args.seed)
+        bare_same_rate(
+            connect, bare_tokens, items + 60, pattern, bare_seconds, args.connections, args.seed
+        )
     )
     report["bare_same_rate"] = {**bare_recorder.summary(bare_window), "cpu": meter.stop()}
 
     print(f"saturation: {args.concurrency} clients, {args.repeats} rounds", flush=True)
-    targets = asyncio.run(prepare_app_targets(extra, tokens))
+    targets = asyncio.run(prepare_app_targets(connect, extra, tokens))
     bare_targets = [
         SaturationTarget(str(user_id), token, BARE_ITEMS)
         for user_id, token in bare_saturation.items()
@@ -878,6 +907,7 @@ def run_phases(
             meter.start()
             rate = asyncio.run(
                 saturate(
+                    connect,
                     port,
                     chosen,
                     args.saturation_seconds,

@@ -47,11 +47,21 @@ class Client:
 
     A request on a reused connection that the server had already closed (gunicorn ends
     idle keep-alive connections) is sent once more on a new connection, as browsers do;
-    any other failure raises ``HttpError`` for the caller to retry or record.
+    any other failure raises ``HttpError`` for the caller to retry or record. Without
+    ``keep_alive`` every request has a connection of its own (``Connection: close``),
+    as nginx talks to its upstream servers unless told otherwise.
     """
 
-    def __init__(self, host: str, port: int, connections: int, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        connections: int,
+        timeout: float = 60.0,
+        keep_alive: bool = True,
+    ) -> None:
         self.host, self.port, self.timeout = host, port, timeout
+        self.keep_alive = keep_alive
         self.slots = asyncio.Semaphore(connections)
         self.idle: list[Connection] = []
 
@@ -73,6 +83,8 @@ class Client:
         body = b"" if json is None else _dumps(json)
         head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
         head += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        if not self.keep_alive:
+            head.append("Connection: close")
         if json is not None:
             head.append("Content-Type: application/json")
         head.append(f"Content-Length: {len(body)}")
@@ -106,7 +118,7 @@ class Client:
         except BaseException:
             connection.close()
             raise
-        if keep:
+        if keep and self.keep_alive:
             self.idle.append(connection)
         else:
             connection.close()
