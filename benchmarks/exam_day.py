@@ -383,8 +383,49 @@ async def log_in(
     }
 
 
+class LoopWatch:
+    """How late the load generator's event loop wakes up, minute by minute.
+
+    Every latency is measured by this one process: while its loop is held up (its own
+    garbage collection, CPU it does not get on a busy machine) every answer waiting to
+    be read looks slower than the server made it. A sleeper that asks for ``TICK``
+    seconds and notes how much longer it took shows how much of a minute's tail is
+    the generator's own.
+    """
+
+    TICK = 0.1
+
+    def __init__(self) -> None:
+        self.lags: list[tuple[float, float]] = []  # (moment, seconds late)
+        self.running = True
+
+    async def run(self) -> None:
+        while self.running:
+            asked = time.monotonic()
+            await asyncio.sleep(self.TICK)
+            self.lags.append((asked, time.monotonic() - asked - self.TICK))
+
+    def by_minute(self) -> list[dict[str, float]]:
+        if not self.lags:
+            return []
+        origin = self.lags[0][0]
+        minutes: dict[int, list[float]] = defaultdict(list)
+        for moment, lag in self.lags:
+            minutes[int((moment - origin) // 60)].append(lag)
+        return [
+            {
+                "minute": minute,
+                "max_ms": round(max(lags) * 1000, 1),
+                "p99_ms": round(stack.percentile(lags, 99) * 1000, 1),
+                "late_over_50_ms": sum(lag > 0.05 for lag in lags),
+            }
+            for minute, lags in sorted(minutes.items())
+        ]
+
+
 async def exam(
     connect: Connections,
+    watch: LoopWatch,
     candidates: list[Candidate],
     tokens: dict[int, str],
     pattern: Pattern,
@@ -402,6 +443,7 @@ async def exam(
         connect.client(START_PORT, connections, start_timeout) as starter,
     ):
         began = time.monotonic()
+        watcher = asyncio.create_task(watch.run())
         await asyncio.gather(
             *(
                 sit_exam(
@@ -417,6 +459,8 @@ async def exam(
                 if c.user_id in tokens  # a failed login is counted among the logins' errors
             )
         )
+        watch.running = False
+        await watcher
     return recorder, time.monotonic() - began
 
 
@@ -863,9 +907,11 @@ def run_phases(
     meter.start()
     timeline = stack.CpuTimeline(meter_groups)
     timeline.start()
+    watch, collector = LoopWatch(), stack.GarbageCollectorClock()
     recorder, seconds = asyncio.run(
         exam(
             connect,
+            watch,
             candidates,
             tokens,
             pattern,
@@ -877,6 +923,13 @@ def run_phases(
     )
     report["exam"] = {**recorder.summary(seconds), "cpu": meter.stop()}
     report["exam"]["cpu_by_minute"] = timeline.stop()
+    collector.stop()
+    report["exam"]["load_generator"] = {
+        "loop_lag_by_minute": watch.by_minute(),
+        "gc_seconds": round(collector.seconds, 2),
+        "gc_longest_pause_ms": round(collector.longest * 1000, 1),
+        "gc_full_collections": collector.full,
+    }
     report["exam"]["offered_save_rate_per_second"] = round(
         len(candidates) * args.time_scale / (sum(THINK_SECONDS) / 2), 1
     )
@@ -960,6 +1013,17 @@ def print_report(report: dict[str, Any]) -> None:
                 print(f"  {name} by minute (n, p95 ms): " + "; ".join(cells))
         if "cpu" in phase:
             print(f"  CPU (cores): {phase['cpu']}")
+        if "load_generator" in phase:
+            generator = phase["load_generator"]
+            lags = "; ".join(
+                f"{m['minute']}: max {m['max_ms']:.0f}, {m['late_over_50_ms']} over 50"
+                for m in generator["loop_lag_by_minute"]
+            )
+            print(
+                f"  load generator: GC {generator['gc_seconds']} s, longest pause "
+                f"{generator['gc_longest_pause_ms']} ms, {generator['gc_full_collections']} "
+                f"full; event loop late by minute (ms): {lags}"
+            )
         for minute, cpu in enumerate(phase.get("cpu_by_minute", [])):
             busiest = cpu["app_gunicorn_busiest_cores"][:4]
             print(

@@ -403,6 +403,7 @@ class GarbageCollectorClock:
 
     def __init__(self) -> None:
         self.seconds = 0.0
+        self.longest = 0.0
         self.full = 0
         self.tracked = 0
         self._began = 0.0
@@ -412,7 +413,9 @@ class GarbageCollectorClock:
         if phase == "start":
             self._began = time.perf_counter()
             return
-        self.seconds += time.perf_counter() - self._began
+        pause = time.perf_counter() - self._began
+        self.seconds += pause
+        self.longest = max(self.longest, pause)
         self.full += info["generation"] == 2
 
     def stop(self) -> None:
