@@ -167,3 +167,27 @@ def test_without_a_replica_verification_reads_the_primary(app, clock, sit):  # n
         number = db.session.scalar(sa.select(Certificate.number))
         found = certs.certificate_by_number(db.session, number, from_replica=True)
         assert found.facts["date_of_birth"] == BORN.isoformat()
+
+
+def test_an_unreachable_replica_leaves_verification_to_the_primary(
+    app,
+    clock,
+    sit,  # noqa: F811
+    database_url,
+    tmp_path,
+):
+    """A replica that is down (here: a file in a folder that does not exist) must not
+    stop employers from verifying: the lookup is answered from the primary."""
+    _headers, _attempt, session_id = sit()
+    release(app, clock, session_id)
+    with app.app_context():
+        number = db.session.scalar(sa.select(Certificate.number))
+    unreachable = f"sqlite:///{tmp_path / 'no-such-folder' / 'replica.sqlite3'}"
+    verifier = create_app(settings_for(database_url, CLOCK=clock, DATABASE_REPLICA_URL=unreachable))
+    answer = lookup(verifier.test_client(), number, BORN)
+    assert answer.status_code == 200, answer.json
+    assert answer.json["status"] == "valid"
+    with verifier.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Verification)) == 1
+        for engine in db.engines.values():
+            engine.dispose()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from flask import current_app, url_for
 from sqlalchemy import Engine, func, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from certificates import badges, claims, codes, document, links, signing
@@ -421,12 +421,17 @@ def find_certificate(
     after issue, so they may come from it; the status columns, which a revocation or a
     replacement changes, are read again from the primary by primary key, so a
     certificate revoked a second ago never reads as valid. A number the replica does not
-    know yet (issued a second ago) is looked up on the primary.
+    know yet (issued a second ago) is looked up on the primary, and so is every number
+    while the replica cannot be reached: verification must not depend on it.
     """
     statement = select(Certificate).where(Certificate.number == number)
     replica = replica_engine() if from_replica else None
     if replica is not None:
-        certificate = session.scalar(statement, bind_arguments={"bind": replica})
+        try:
+            certificate = session.scalar(statement, bind_arguments={"bind": replica})
+        except OperationalError as error:  # no connection to it: down, or restarting
+            current_app.logger.warning("verification replica unreachable: %s", error.orig)
+            certificate = None
         if certificate is not None:
             session.refresh(certificate, attribute_names=STATUS_COLUMNS)
             return certificate
