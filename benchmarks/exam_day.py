@@ -49,6 +49,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import gc
 import json
 import os
 import random
@@ -421,6 +422,20 @@ class LoopWatch:
             }
             for minute, lags in sorted(minutes.items())
         ]
+
+
+def without_collector_pauses() -> None:
+    """Keep the generator's garbage collector out of the exam phase's latencies.
+
+    Run E4 (benchmarks/README.md) measured 27 full collections in the generator during
+    one exam phase, the longest 2.8 s: every answer waiting to be read then looked
+    that much slower. The setup's objects are frozen out of the collector's reach and
+    collection stays off until the phase ends (``gc.enable`` after it); what the
+    phase's reference cycles hold meanwhile is a few megabytes.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.disable()
 
 
 async def exam(
@@ -907,6 +922,7 @@ def run_phases(
     meter.start()
     timeline = stack.CpuTimeline(meter_groups)
     timeline.start()
+    without_collector_pauses()
     watch, collector = LoopWatch(), stack.GarbageCollectorClock()
     recorder, seconds = asyncio.run(
         exam(
@@ -923,6 +939,7 @@ def run_phases(
     )
     report["exam"] = {**recorder.summary(seconds), "cpu": meter.stop()}
     report["exam"]["cpu_by_minute"] = timeline.stop()
+    gc.enable()
     collector.stop()
     report["exam"]["load_generator"] = {
         "loop_lag_by_minute": watch.by_minute(),
