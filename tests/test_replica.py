@@ -40,24 +40,25 @@ def copy_database(url: str) -> str:
             source.backup(copy)
         return f"sqlite:///{target}"
     name = f"{parsed.database}_replica_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(database_uri(url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:  # a template database must have no other sessions
-        connection.execute(
-            sa.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = :name AND pid <> pg_backend_pid()"
-            ),
-            {"name": parsed.database},
-        )
-    admin.dispose()
+    on_server(  # a template database must have no other sessions
+        url,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name",
+        name=parsed.database,
+    )
+    on_server(url, f'CREATE DATABASE "{name}" TEMPLATE "{parsed.database}"')
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
+
+def on_server(url: str, statement: str, **parameters: str) -> None:
+    """Run ``statement`` outside any transaction on the PostgreSQL server of ``url``,
+    connected to its ``postgres`` database, not to the one it is about."""
+    parsed = sa.engine.make_url(url).set(database="postgres")
     server = sa.create_engine(
-        database_uri(parsed.set(database="postgres").render_as_string(hide_password=False)),
-        isolation_level="AUTOCOMMIT",
+        database_uri(parsed.render_as_string(hide_password=False)), isolation_level="AUTOCOMMIT"
     )
     with server.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{parsed.database}"'))
+        connection.execute(sa.text(statement), parameters)
     server.dispose()
-    return parsed.set(database=name).render_as_string(hide_password=False)
 
 
 def drop_database(url: str) -> None:
@@ -65,13 +66,7 @@ def drop_database(url: str) -> None:
     if parsed.get_backend_name() == "sqlite":
         Path(parsed.database).unlink(missing_ok=True)
         return
-    server = sa.create_engine(
-        database_uri(parsed.set(database="postgres").render_as_string(hide_password=False)),
-        isolation_level="AUTOCOMMIT",
-    )
-    with server.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-    server.dispose()
+    on_server(url, f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
 
 
 @pytest.fixture
