@@ -9,9 +9,11 @@ What happens, in order (``benchmarks/README.md`` has the figures):
 
 1. A dedicated PostgreSQL database is created (dropped at the end), migrated with
    ``testing-center db upgrade`` and filled through the app's own services: the shipped
-   bank and templates, one account, booking and check-in per candidate, open sessions
-   (``benchmarks/world.py``). ``testing-center scheduler --once`` then sends the booking
-   e-mails, as happens long before an exam day.
+   bank and templates, one account, booking and check-in per candidate (check-in
+   prepares the candidate's form; ``--assemble-at-start`` deletes the prepared forms,
+   so every start assembles and writes its form, as before forms were prepared), open
+   sessions (``benchmarks/world.py``). ``testing-center scheduler --once`` then sends
+   the booking e-mails, as happens long before an exam day.
 2. The production stack starts: gunicorn serving ``testing_center:create_app()`` with
    ``TESTING_CENTER_ENV=production``, the scheduler (``--interval 30``), and gunicorn
    serving the bare stack (``benchmarks/bare_app.py``) with the same settings. With
@@ -708,6 +710,19 @@ def statements_per_request(app, candidate: Candidate, token: str) -> dict[str, i
 # ---- the run ------------------------------------------------------------------------------
 
 
+def discard_all_prepared(app) -> None:
+    """Delete every form prepared at check-in (``--assemble-at-start``)."""
+    from testing_center.attempts.services import discard_prepared
+    from testing_center.extensions import db
+    from testing_center.operations.models import Booking
+
+    with app.app_context():
+        discarded = discard_prepared(db.session, sa.select(Booking.id))
+        db.session.commit()
+        db.engine.dispose()
+    print(f"prepared forms deleted: {discarded}", flush=True)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--candidates", type=int, default=10_000)
@@ -742,6 +757,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=60.0,
         help="seconds a start may wait at the start pool (its proxy's read timeout)",
+    )
+    parser.add_argument(
+        "--assemble-at-start",
+        action="store_true",
+        help="delete the forms check-in prepared: every start assembles and writes its form",
     )
     parser.add_argument("--login-sample", type=int, default=100)
     parser.add_argument("--login-concurrency", type=int, default=8)
@@ -812,6 +832,8 @@ def main(argv: list[str] | None = None) -> None:
             now=now,
             extra=args.concurrency + 1,
         )
+        if args.assemble_at_start:
+            discard_all_prepared(app)
         bare_app.create_schema(url)
         bare_tokens = bare_app.issue_tokens(url, [c.user_id for c in candidates])
         bare_saturation = bare_app.issue_tokens(url, [-(i + 1) for i in range(args.concurrency)])

@@ -6,15 +6,20 @@ Run from the repository root, after ``pip install -e ".[postgres,bench]"``::
 
 On a fresh PostgreSQL database (``--server``, migrated with ``testing-center db
 upgrade``), ``benchmarks.world.build_exam_day`` seeds the shipped bank and checks in
-``--starts`` + 1 candidates of the JFT-Basic-style exam in an open session. Through
-Flask's test client (no HTTP server, so the figures are the application's own work):
+3 x (``--starts`` + 1) candidates of the JFT-Basic-style exam in an open session; check-in
+prepares each candidate's form. For a third of them the prepared form is deleted, so
+their start assembles and writes the form, as every start did before forms were
+prepared. Through Flask's test client (no HTTP server, so the figures are the
+application's own work):
 
-- ``statements``: SQL statements of the first start (``POST /api/v1/attempts
-  {booking_id}``; it also reads the pools into the per-process cache), of the second
-  (the pools cached) and of the state read after it, counted with a
-  ``before_cursor_execute`` listener (COMMIT is not counted);
-- ``start``: wall and CPU time (``time.process_time``) of each of ``--starts`` starts by
-  different candidates, medians;
+- ``statements``: SQL statements of a start of a prepared form (``POST
+  /api/v1/attempts {booking_id}``), of a start that assembles its form (``assembled``)
+  and of the state read after a start, counted with a ``before_cursor_execute``
+  listener (COMMIT is not counted);
+- ``start``: wall and CPU time (``time.process_time``) of each of ``--starts`` starts of
+  prepared forms by different candidates, medians; ``start_assembled`` the same for
+  starts that assemble, taken alternately with them, and ``cpu_ratio`` the prepared
+  starts' median CPU over the assembling ones';
 - ``state``: CPU time of reading the state of each attempt started (``GET``), median
   (``--profile-state FILE`` profiles them once more);
 - ``save``: CPU time of saving five answers in each of them, median (``--profile-save
@@ -80,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     from benchmarks.world import build_exam_day, setup_app
     from testing_center.accounts.models import User
     from testing_center.accounts.services import issue_token
+    from testing_center.attempts.services import discard_prepared
     from testing_center.extensions import db
 
     report: dict[str, Any] = {
@@ -97,13 +103,15 @@ def main(argv: list[str] | None = None) -> None:
         app = setup_app(url, folder)
         now = dt.datetime.now(dt.UTC)
         candidates, _ = build_exam_day(
-            app, 2 * args.starts + 2, login_sample=0, now=now, progress=lambda _: None
+            app, 3 * args.starts + 3, login_sample=0, now=now, progress=lambda _: None
         )
+        assembling = range(2 * args.starts + 2, 3 * args.starts + 3)
         with app.app_context():
             tokens = [
                 issue_token(db.session, db.session.get(User, c.user_id), now, 3600).token
                 for c in candidates
             ]
+            discard_prepared(db.session, [candidates[n].booking_id for n in assembling])
             db.session.commit()
             engine = db.engine
         client = app.test_client()
@@ -151,17 +159,25 @@ def main(argv: list[str] | None = None) -> None:
         counted["n"] = 0
         read_state(1, state["id"])
         report["statements"]["state"] = counted["n"]
+        counted["n"], seen[:] = 0, []
+        start(assembling[0])
+        report["statements"]["assembled"] = counted["n"]
+        report["assembled_statements"] = list(seen)
         event.remove(engine, "before_cursor_execute", count)
         report["form_items"] = state["item_count"]
 
-        walls, cpus = [], []
+        walls, cpus, assembled_walls, assembled_cpus = [], [], [], []
         collecting = stack.GarbageCollectorClock()
         started = []
-        for number in range(2, args.starts + 2):
+        for number, other in zip(range(2, args.starts + 2), assembling[1:], strict=True):
             wall, cpu = time.perf_counter(), time.process_time()
             started.append((number, start(number)))
             walls.append(time.perf_counter() - wall)
             cpus.append(time.process_time() - cpu)
+            wall, cpu = time.perf_counter(), time.process_time()
+            start(other)
+            assembled_walls.append(time.perf_counter() - wall)
+            assembled_cpus.append(time.process_time() - cpu)
         collecting.stop()
         state_cpus = []
         for number, attempt in started:
@@ -197,10 +213,16 @@ def main(argv: list[str] | None = None) -> None:
             "median_ms": round(stack.median(walls) * 1000, 1),
             "median_cpu_ms": round(stack.median(cpus) * 1000, 1),
             "mean_cpu_ms": round(sum(cpus) / len(cpus) * 1000, 1),
-            "garbage_collection_ms": round(collecting.seconds / args.starts * 1000, 1),
+            "garbage_collection_ms": round(collecting.seconds / (2 * args.starts) * 1000, 1),
             "full_collections": collecting.full,
             "tracked_objects": collecting.tracked,
         }
+        report["start_assembled"] = {
+            "starts": args.starts,
+            "median_ms": round(stack.median(assembled_walls) * 1000, 1),
+            "median_cpu_ms": round(stack.median(assembled_cpus) * 1000, 1),
+        }
+        report["cpu_ratio"] = round(stack.median(cpus) / stack.median(assembled_cpus), 3)
         text = io.StringIO()
         stats = pstats.Stats(profile, stream=text)
         report["start"]["profiled_ms_per_start"] = round(stats.total_tt / args.starts * 1000, 1)
@@ -213,6 +235,8 @@ def main(argv: list[str] | None = None) -> None:
     print("\n".join(report["profile_top"]))
     print(f"statements: {report['statements']} (form of {report['form_items']} items)")
     print(f"start: {report['start']}")
+    print(f"start, form assembled at the start: {report['start_assembled']}")
+    print(f"CPU ratio, prepared / assembled: {report['cpu_ratio']}")
     print(f"state: {report['state']}")
     print(f"save: {report['save']}")
     print(f"written to {args.out}")

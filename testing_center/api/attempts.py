@@ -28,6 +28,7 @@ from testing_center.attempts.player import settled_attempt
 from testing_center.attempts.presenters import attempt_result, attempt_review, attempt_state
 from testing_center.attempts.services import (
     SaveAck,
+    Started,
     attempt_closed,
     attempt_paused,
     blueprint_of,
@@ -90,18 +91,19 @@ def start(data):
     """Start a practice attempt (``exam_code``) or the proctored sitting of a checked-in
     booking (``booking_id``); an open attempt is resumed instead.
 
-    A new attempt is presented from the objects just written, before the commit expires
-    them: reading the form back after the commit cost every start 17 more statements
-    (benchmarks/README.md, starts). A resumed one is read as ``GET`` reads it.
+    A form written now is presented from the objects just written, before the commit
+    expires them: reading the form back after the commit cost every start 17 more
+    statements (benchmarks/README.md, starts). A form prepared at check-in, begun now,
+    and a resumed attempt are read as ``GET`` reads them, in the same transaction: the
+    begin commits with the read, or neither does.
     """
     moment = now()
     if "booking_id" in data:
-        attempt, is_new = start_proctored(db.session, requester(), data["booking_id"], moment)
+        attempt, started = start_proctored(db.session, requester(), data["booking_id"], moment)
     else:
-        attempt, is_new = start_practice(db.session, requester(), data["exam_code"], moment)
-    if not is_new:
-        db.session.commit()
-        return state_of(attempt.id), 200
+        attempt, started = start_practice(db.session, requester(), data["exam_code"], moment)
+    if started is not Started.WRITTEN:
+        return state_of(attempt.id), 200 if started is Started.RESUMED else 201
     state = attempt_state(attempt, blueprint_of(attempt), moment, str(get_locale()))
     db.session.commit()
     return state, 201

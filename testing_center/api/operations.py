@@ -43,7 +43,7 @@ from testing_center.api.operations_schemas import (
     SessionSchema,
 )
 from testing_center.api.schemas import ErrorSchema
-from testing_center.attempts.models import Attempt
+from testing_center.attempts.models import STARTED, Attempt
 from testing_center.clock import now
 from testing_center.errors import Conflict, InvalidInput, NotFound
 from testing_center.extensions import db
@@ -97,7 +97,9 @@ def session_payload(exam_session: ExamSession, booking_open: bool | None = None)
 
 
 def booking_payload(booking: Booking) -> dict:
-    attempt_id = db.session.scalar(select(Attempt.id).where(Attempt.booking_id == booking.id))
+    attempt_id = db.session.scalar(
+        select(Attempt.id).where(Attempt.booking_id == booking.id, STARTED)
+    )
     return {
         "booking_id": booking.id,
         "admission_number": booking.admission_number,

@@ -21,6 +21,9 @@ from item_bank.models import ItemVersion
 
 
 class AttemptStatus(enum.StrEnum):
+    # A proctored form assembled and written at check-in, not yet started: no clock
+    # runs and nothing shows it (``STARTED``) until the candidate starts it.
+    PREPARED = "prepared"
     IN_PROGRESS = "in_progress"
     FINISHED = "finished"
     VOIDED = "voided"  # ended by a proctor for misconduct: no result, no certificate
@@ -54,6 +57,7 @@ class Attempt(Base):
     mode: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16))
     seed: Mapped[int]
+    # a prepared attempt's are provisional (from when it was prepared): the start sets them
     started_at: Mapped[dt.datetime]
     deadline_at: Mapped[dt.datetime]
     finished_at: Mapped[dt.datetime | None]
@@ -78,6 +82,11 @@ class Attempt(Base):
     sections: Mapped[list[AttemptSection]] = relationship(
         back_populates="attempt", order_by="AttemptSection.position"
     )
+
+
+# Every reader of attempts but the start and the sweeps keeps to started ones: a
+# prepared form is not the candidate's to see, nor the proctor's to count.
+STARTED = Attempt.status != AttemptStatus.PREPARED
 
 
 class SectionStatus(enum.StrEnum):

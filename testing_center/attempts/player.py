@@ -24,6 +24,7 @@ from exam_templates.models import ExamTemplate
 from item_bank.models import ItemVersion
 from testing_center.accounts.models import User
 from testing_center.attempts.models import (
+    STARTED,
     Attempt,
     AttemptItem,
     AttemptPlay,
@@ -112,7 +113,7 @@ def settled_attempt(
             ExamTemplate.definition,
         )
         .join(ExamTemplate, ExamTemplate.id == Attempt.template_id)
-        .where(Attempt.id == attempt_id, Attempt.user_id == user.id)
+        .where(Attempt.id == attempt_id, Attempt.user_id == user.id, STARTED)
     ).one_or_none()
     if head is None:
         raise attempt_not_found()

@@ -34,17 +34,30 @@ def start(section: AttemptSection, at: dt.datetime, attempt_deadline: dt.datetim
         section.deadline_at = attempt_deadline
 
 
-def create_sections(blueprint: Blueprint, attempt: Attempt) -> list[AttemptSection]:
-    """The sections of a new attempt, the first (or, free navigation, all) opened."""
-    sections = []
-    for position, spec in enumerate(blueprint.sections, start=1):
-        section = AttemptSection(
-            code=spec.code, position=position, duration_seconds=spec.duration_seconds
-        )
-        if position == 1 or blueprint.navigation == "free":
-            start(section, attempt.started_at, attempt.deadline_at)
-        sections.append(section)
+def create_sections(
+    blueprint: Blueprint, attempt: Attempt, *, opened: bool = True
+) -> list[AttemptSection]:
+    """The sections of a new attempt, the first (or, free navigation, all) opened unless
+    the attempt is prepared ahead of its start (``opened=False``)."""
+    sections = [
+        AttemptSection(code=spec.code, position=position, duration_seconds=spec.duration_seconds)
+        for position, spec in enumerate(blueprint.sections, start=1)
+    ]
+    if opened:
+        open_first_sections(blueprint, sections, attempt.started_at, attempt.deadline_at)
     return sections
+
+
+def open_first_sections(
+    blueprint: Blueprint,
+    sections: list[AttemptSection],
+    at: dt.datetime,
+    attempt_deadline: dt.datetime,
+) -> None:
+    """Open what a start opens: the first section, or with free navigation every one."""
+    for section in sections:
+        if section.position == 1 or blueprint.navigation == "free":
+            start(section, at, attempt_deadline)
 
 
 def close(section: AttemptSection, at: dt.datetime, reason: str) -> None:

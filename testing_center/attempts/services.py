@@ -8,17 +8,31 @@ found, so an id is never confirmed to someone who does not own it.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import functools
+import logging
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Exists, Select, Update, bindparam, func, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Exists,
+    Select,
+    Update,
+    bindparam,
+    delete,
+    func,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, undefer
 
 from exam_templates.blueprint import Blueprint, parse_blueprint
+from exam_templates.errors import AssemblyError
 from exam_templates.models import ExamTemplate
 from exam_templates.services import build_form, current_templates
 from item_bank.errors import InvalidResponse
@@ -30,6 +44,7 @@ from testing_center.attempts import adaptive
 from testing_center.attempts.exposure import EXPOSURE
 from testing_center.attempts.form_writer import write_attempt
 from testing_center.attempts.models import (
+    STARTED,
     Attempt,
     AttemptItem,
     AttemptPlay,
@@ -45,6 +60,7 @@ from testing_center.attempts.sections import (
     all_finished,
     attempt_duration,
     create_sections,
+    open_first_sections,
     open_next,
     start,
 )
@@ -53,7 +69,21 @@ from testing_center.errors import Conflict, NotFound
 from testing_center.i18n import N_
 from testing_center.psychometrics.services import scoring_inputs
 
+if TYPE_CHECKING:
+    from testing_center.operations.models import Booking
+
 PRACTICE = "practice"
+PROCTORED = "proctored"
+
+logger = logging.getLogger(__name__)
+
+
+class Started(enum.Enum):
+    """How a start request was met, which decides how the start answers."""
+
+    RESUMED = "resumed"  # the attempt already under way (read as GET reads it)
+    WRITTEN = "written"  # a form assembled and written now (presented from its objects)
+    BEGUN = "begun"  # the form prepared at check-in, its clocks set now (read as GET)
 
 
 @dataclass(frozen=True)
@@ -114,8 +144,8 @@ def find_open_attempt(session: Session, user: User, template_code: str) -> Attem
 
 def start_practice(
     session: Session, user: User, template_code: str, now: dt.datetime
-) -> tuple[Attempt, bool]:
-    """Start a practice attempt, or return the open one; the flag says whether it is new.
+) -> tuple[Attempt, Started]:
+    """Start a practice attempt, or return the open one.
 
     The form is assembled here, once, and written with one empty response per item.
     """
@@ -130,7 +160,7 @@ def start_practice(
         )
     if existing is not None:
         if existing.deadline_at > now:
-            return existing, False
+            return existing, Started.RESUMED
         finish_attempt(session, existing, now, FinishReason.DEADLINE)
     attempt = new_attempt(session, user, template, blueprint, PRACTICE, now)
     try:
@@ -140,8 +170,8 @@ def start_practice(
         concurrent = find_open_attempt(session, user, template_code)
         if concurrent is None:
             raise
-        return concurrent, False
-    return attempt, True
+        return concurrent, Started.RESUMED
+    return attempt, Started.WRITTEN
 
 
 def new_attempt(
@@ -152,9 +182,14 @@ def new_attempt(
     mode: str,
     now: dt.datetime,
     booking_id: int | None = None,
+    *,
+    prepared: bool = False,
 ) -> Attempt:
     """Assemble a form and build the attempt with its sections, items and empty
-    responses (not yet added to the session: the caller handles a concurrent start)."""
+    responses (not yet added to the session: the caller handles a concurrent start).
+
+    A ``prepared`` attempt starts later (``begin_prepared``): its sections stay closed.
+    """
     form = build_form(
         session,
         template,
@@ -167,12 +202,12 @@ def new_attempt(
         template=template,
         mode=mode,
         booking_id=booking_id,
-        status=AttemptStatus.IN_PROGRESS,
+        status=AttemptStatus.PREPARED if prepared else AttemptStatus.IN_PROGRESS,
         seed=form.seed,
         started_at=now,
         deadline_at=now + attempt_duration(blueprint),
     )
-    attempt.sections = create_sections(blueprint, attempt)
+    attempt.sections = create_sections(blueprint, attempt, opened=not prepared)
     position = 0
     for section in form.sections:
         for assembled in section.items:
@@ -200,11 +235,12 @@ def new_attempt(
 
 def start_proctored(
     session: Session, user: User, booking_id: int, now: dt.datetime
-) -> tuple[Attempt, bool]:
+) -> tuple[Attempt, Started]:
     """Start the attempt of a checked-in booking in an open session, or return it.
 
     One attempt per booking (a unique key): a second start, from another seat after an
-    interruption for instance, returns the same attempt with its time as it stands.
+    interruption for instance, returns the same attempt with its time as it stands. A
+    form prepared at check-in is started as it is: only its clocks are set.
     """
     from testing_center.operations.models import Booking, BookingStatus, SessionStatus
 
@@ -212,8 +248,8 @@ def start_proctored(
     if booking is None or booking.user_id != user.id:
         raise NotFound(N_("There is no such booking."), code="booking_not_found")
     existing = session.scalar(select(Attempt).where(Attempt.booking_id == booking.id))
-    if existing is not None:
-        return existing, False
+    if existing is not None and existing.status != AttemptStatus.PREPARED:
+        return existing, Started.RESUMED
     if booking.status != BookingStatus.CHECKED_IN:
         raise Conflict(
             N_("You can start only after the proctor has checked you in."),
@@ -226,7 +262,11 @@ def start_proctored(
     open_practice = find_open_attempt(session, user, template.code)
     if open_practice is not None:  # one open attempt per exam: the sitting comes first
         finish_attempt(session, open_practice, now, FinishReason.CANDIDATE)
-    attempt = new_attempt(session, user, template, blueprint, "proctored", now, booking.id)
+    if existing is not None:
+        if existing.template_id == template.id:
+            return existing, begin_prepared(session, existing, blueprint, now)
+        discard_prepared(session, [booking.id])  # the session's exam changed since
+    attempt = new_attempt(session, user, template, blueprint, PROCTORED, now, booking.id)
     try:
         with session.begin_nested():
             write_attempt(session, attempt)
@@ -234,8 +274,80 @@ def start_proctored(
         concurrent = session.scalar(select(Attempt).where(Attempt.booking_id == booking.id))
         if concurrent is None:
             raise
-        return concurrent, False
-    return attempt, True
+        return concurrent, Started.RESUMED
+    return attempt, Started.WRITTEN
+
+
+def prepare_form(session: Session, booking: Booking, now: dt.datetime) -> Attempt | None:
+    """Assemble and write the form of a booking at check-in, to be started later.
+
+    The start of a national sitting is thousands of starts in a minute, and assembling
+    and writing a form (about 110 rows) made the start the costliest request of the day
+    (benchmarks/README.md, "The start"). Check-in is spread over the hour before, so the
+    form is written then and the start only sets the clocks. Returns None, and the start
+    assembles the form as before, when the booking has an attempt already or the bank
+    cannot fill the form now (logged: the start would fail the same way).
+    """
+    template = booking.session.template
+    blueprint = parse_blueprint(template.definition)
+    try:
+        attempt = new_attempt(
+            session, booking.user, template, blueprint, PROCTORED, now, booking.id, prepared=True
+        )
+    except AssemblyError as error:
+        logger.warning("no form prepared for booking %s: %s", booking.id, error)
+        return None
+    try:
+        with session.begin_nested():
+            write_attempt(session, attempt)
+    except IntegrityError:  # the booking has an attempt: a start was quicker
+        return None
+    return attempt
+
+
+def begin_prepared(
+    session: Session, attempt: Attempt, blueprint: Blueprint, now: dt.datetime
+) -> Started:
+    """Start a prepared attempt now: its clocks run from ``now``, its first section opens.
+
+    The status changes with a conditional UPDATE, so of two starts of the same booking
+    at once exactly one begins it; the other returns it as it stands.
+    """
+    deadline = now + attempt_duration(blueprint)
+    begun = session.execute(
+        update(Attempt)
+        .where(Attempt.id == attempt.id, Attempt.status == AttemptStatus.PREPARED)
+        .values(status=AttemptStatus.IN_PROGRESS, started_at=now, deadline_at=deadline)
+    ).rowcount
+    if not begun:
+        session.refresh(attempt)  # as the other start left it
+        return Started.RESUMED
+    open_first_sections(blueprint, attempt.sections, now, deadline)
+    session.flush()
+    return Started.BEGUN
+
+
+def discard_prepared(session: Session, booking_ids: Iterable[int] | Select) -> int:
+    """Delete the prepared, never started forms of these bookings; return how many.
+
+    For a sitting cancelled after check-in, a sitting closed with candidates who never
+    started, and a prepared form whose session changed its exam.
+    """
+    attempt_ids = list(
+        session.scalars(
+            select(Attempt.id).where(
+                Attempt.booking_id.in_(booking_ids), Attempt.status == AttemptStatus.PREPARED
+            )
+        )
+    )
+    if not attempt_ids:
+        return 0
+    items = select(AttemptItem.id).where(AttemptItem.attempt_id.in_(attempt_ids))
+    session.execute(delete(Response).where(Response.attempt_item_id.in_(items)))
+    for model in (AttemptItem, AttemptPlay, AttemptSection):
+        session.execute(delete(model).where(model.attempt_id.in_(attempt_ids)))
+    session.execute(delete(Attempt).where(Attempt.id.in_(attempt_ids)))
+    return len(attempt_ids)
 
 
 def owned_attempt(
@@ -250,7 +362,7 @@ def owned_attempt(
     versions = selectinload(Attempt.items).selectinload(AttemptItem.item_version)
     attempt = session.scalar(
         select(Attempt)
-        .where(Attempt.id == attempt_id, Attempt.user_id == user.id)
+        .where(Attempt.id == attempt_id, Attempt.user_id == user.id, STARTED)
         .options(
             versions.defer(ItemVersion.answer_key)
             .defer(ItemVersion.explanation)
@@ -280,7 +392,7 @@ def owned_attempt_summary(session: Session, attempt_id: str, user: User) -> Atte
     """
     attempt = session.scalar(
         select(Attempt)
-        .where(Attempt.id == attempt_id, Attempt.user_id == user.id)
+        .where(Attempt.id == attempt_id, Attempt.user_id == user.id, STARTED)
         .options(selectinload(Attempt.template), selectinload(Attempt.sections))
     )
     if attempt is None:
@@ -603,6 +715,8 @@ def check_still_open(
             Attempt.id == attempt_id
         )
     ).one()
+    if status == AttemptStatus.PREPARED:
+        raise attempt_not_found()  # not started: as if it did not exist yet
     if status != AttemptStatus.IN_PROGRESS:
         raise attempt_closed()
     if paused_at is not None:

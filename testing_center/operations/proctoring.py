@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from testing_center.accounts.models import Role, User
 from testing_center.attempts.models import (
+    STARTED,
     Attempt,
     AttemptItem,
     AttemptStatus,
@@ -54,7 +55,9 @@ ATTEMPT_FIELDS = ("status", "deadline_at", "paused_at", "paused_seconds", "extra
 
 def attempt_for_staff(session: Session, user: User, attempt_id: str) -> Attempt:
     """Return a proctored attempt the staff member may act on (their session's)."""
-    attempt = session.scalar(select(Attempt).where(Attempt.id == attempt_id).with_for_update())
+    attempt = session.scalar(
+        select(Attempt).where(Attempt.id == attempt_id, STARTED).with_for_update()
+    )
     if attempt is None or attempt.booking_id is None:
         raise attempt_not_found()
     booking = session.get(Booking, attempt.booking_id)
@@ -348,7 +351,7 @@ def roster(session: Session, exam_session: ExamSession) -> list[RosterRow]:
     attempts = {
         a.booking_id: a
         for a in session.scalars(
-            select(Attempt).where(Attempt.booking_id.in_([b.id for b in bookings]))
+            select(Attempt).where(Attempt.booking_id.in_([b.id for b in bookings]), STARTED)
         )
     }
     progress: dict[str, list] = {a.id: [0, 0, None] for a in attempts.values()}

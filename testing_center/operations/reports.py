@@ -20,7 +20,7 @@ from exam_templates.blueprint import parse_blueprint
 from exam_templates.models import ExamTemplate
 from exam_templates.services import current_templates
 from testing_center.accounts.models import CandidateProfile, Role, User
-from testing_center.attempts.models import Attempt, AttemptStatus
+from testing_center.attempts.models import STARTED, Attempt, AttemptStatus
 from testing_center.attempts.presenters import localized
 from testing_center.operations.models import (
     AuditEntry,
@@ -93,7 +93,7 @@ def session_counts(session: Session, session_ids: list[int]) -> dict[str, dict[i
     for session_id, status, number in session.execute(
         select(Booking.session_id, Attempt.status, func.count())
         .join(Attempt, Attempt.booking_id == Booking.id)
-        .where(Booking.session_id.in_(session_ids))
+        .where(Booking.session_id.in_(session_ids), STARTED)
         .group_by(Booking.session_id, Attempt.status)
     ):
         key = "in_progress" if status == AttemptStatus.IN_PROGRESS else "finished"
@@ -275,7 +275,7 @@ def candidate_bookings(session: Session, user: User, now: dt.datetime) -> list[C
     attempts = {
         a.booking_id: a
         for a in session.scalars(
-            select(Attempt).where(Attempt.booking_id.in_([b.id for b in bookings]))
+            select(Attempt).where(Attempt.booking_id.in_([b.id for b in bookings]), STARTED)
         )
     }
     return [
@@ -290,7 +290,7 @@ def candidate_attempts(session: Session, user: User) -> list[Attempt]:
         session.scalars(
             select(Attempt)
             .join(ExamTemplate, ExamTemplate.id == Attempt.template_id)
-            .where(Attempt.user_id == user.id)
+            .where(Attempt.user_id == user.id, STARTED)
             .order_by(Attempt.started_at.desc())
             .limit(200)
         )

@@ -22,7 +22,7 @@ from exam_templates.blueprint import parse_blueprint
 from exam_templates.models import ExamTemplate
 from testing_center.accounts.models import Role, User
 from testing_center.attempts.sections import attempt_duration
-from testing_center.attempts.services import template_for_code
+from testing_center.attempts.services import discard_prepared, prepare_form, template_for_code
 from testing_center.errors import Conflict, Forbidden, InvalidInput, NotFound
 from testing_center.i18n import N_
 from testing_center.operations import audit
@@ -299,8 +299,9 @@ def open_session(session: Session, exam_session: ExamSession, actor: User | None
 
 
 def close_session(session: Session, exam_session: ExamSession, actor: User | None, now):
-    """Close the sitting: no new starts; attempts under way run to their deadlines."""
-    return change_status(
+    """Close the sitting: no new starts; attempts under way run to their deadlines, and
+    the forms prepared for candidates who never started are deleted."""
+    change_status(
         session,
         exam_session,
         actor=actor,
@@ -308,6 +309,8 @@ def close_session(session: Session, exam_session: ExamSession, actor: User | Non
         allowed_from=(SessionStatus.OPEN, SessionStatus.PUBLISHED),
         now=now,
     )
+    discard_prepared(session, select(Booking.id).where(Booking.session_id == exam_session.id))
+    return exam_session
 
 
 def cancel_session(
@@ -344,6 +347,7 @@ def cancel_session(
         )
     exam_session.seats_taken = 0
     session.flush()
+    discard_prepared(session, [booking.id for booking in bookings])
     return len(bookings)
 
 
@@ -776,7 +780,9 @@ def check_in(
 
     A candidate arriving after the cut-off (the start plus the session's late minutes)
     is refused; the refusal is recorded on the booking (status ``refused``), which the
-    caller reports as an error after committing it.
+    caller reports as an error after committing it. An admitted candidate's form is
+    assembled and written now, so that the start only sets its clocks
+    (``attempts.services.prepare_form``).
     """
     from testing_center.accounts.models import CandidateProfile
     from testing_center.operations.models import CandidatePhoto
@@ -840,4 +846,5 @@ def check_in(
         after=audit.snapshot(booking, ("status", "checked_in_at", "arrived_late", "seat")),
     )
     session.flush()
+    prepare_form(session, booking, now)
     return booking

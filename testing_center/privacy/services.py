@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from testing_center.accounts.models import ApiToken, CandidateProfile, Role, User
 from testing_center.accounts.services import end_all_sessions, password_hasher
 from testing_center.attempts.models import (
+    STARTED,
     Attempt,
     AttemptItem,
     AttemptStatus,
@@ -320,7 +321,7 @@ def attempts_data(session: Session, user: User, admission: dict[int, str]) -> li
     and the result once the candidate may see it."""
     attempts = list(
         session.scalars(
-            select(Attempt).where(Attempt.user_id == user.id).order_by(Attempt.started_at)
+            select(Attempt).where(Attempt.user_id == user.id, STARTED).order_by(Attempt.started_at)
         )
     )
     answers: dict[str, list[dict[str, Any]]] = {}

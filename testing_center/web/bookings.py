@@ -157,7 +157,7 @@ def start(booking_id: int):
     ok, started = act(lambda: start_proctored(db.session, requester(), booking_id, now()))
     if not ok:
         return redirect(url_for("bookings.my_bookings"))
-    attempt, _is_new = started
+    attempt, _how = started
     return redirect(url_for("candidate.player", attempt_id=attempt.id))
 
 
