@@ -1,9 +1,10 @@
 """An attempt, its frozen form (attempt items) and one response row per presented item.
 
-The form is written once, when the attempt starts, and never re-assembled: each
-``AttemptItem`` names the item version shown and the option order, so a reload, a
-new bank version or a template change cannot alter what the candidate sees. Response
-rows are created with the form, so saving an answer is a single conditional UPDATE.
+The form is written once, when the attempt starts (a proctored sitting's at check-in,
+kept ``prepared`` until the start), and never re-assembled: each ``AttemptItem`` names
+the item version shown and the option order, so a reload, a new bank version or a
+template change cannot alter what the candidate sees. Response rows are created with
+the form, so saving an answer is a single conditional UPDATE.
 """
 
 from __future__ import annotations
