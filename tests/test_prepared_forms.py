@@ -20,6 +20,8 @@ from testing_center.extensions import db
 
 from .conftest import START
 from .operations_setup import NEXT_WEEK, schedule
+from .test_adaptive import TEMPLATE as ADAPTIVE_TEMPLATE
+from .test_adaptive import load_exam, load_template  # noqa: F401 - fixtures
 
 DURATION = 1800  # the operations template's shared clock
 _documents = itertools.count(1)
@@ -205,3 +207,37 @@ def test_simultaneous_starts_begin_the_prepared_form_once(
     assert len({attempt_id for _, attempt_id in results}) == 1
     assert sorted(status for status, _ in results) == [200, 200, 200, 200, 201]
     assert form_rows(app)["attempts"] == 1
+
+
+def test_an_adaptive_sitting_prepared_at_check_in_gives_its_next_item_after_the_start(
+    app,
+    client,
+    world,
+    clock,
+    make_candidate,
+    auth_headers,
+    load_exam,  # noqa: F811
+):
+    """The first adaptive item is chosen at check-in; the rest come one by one, after
+    the start, as in practice."""
+    document = {**ADAPTIVE_TEMPLATE, "modes": ["practice", "proctored"]}
+    load_exam(document)
+    session_id = schedule(client, world, NEXT_WEEK, exam_code=document["code"])["id"]
+    headers, booking_id = booked_and_checked_in(
+        client, world, clock, make_candidate, auth_headers, session_id
+    )
+    assert form_rows(app)["attempt_items"] == 1  # the first item, prepared
+    open_session(client, world, clock, session_id)
+    started = client.post("/api/v1/attempts", json={"booking_id": booking_id}, headers=headers)
+    assert started.status_code == 201, started.json
+    (section,) = started.json["sections"]
+    assert section["adaptive"] and section["status"] == "open" and section["item_count"] == 1
+    (first,) = section["items"]
+    saved = client.put(
+        f"/api/v1/attempts/{started.json['id']}/responses/{first['ref']}",
+        json={"response": first["options"][0]["id"], "client_seq": 1},
+        headers=headers,
+    )
+    assert saved.status_code == 200 and saved.json["accepted"], saved.json
+    state = client.get(f"/api/v1/attempts/{started.json['id']}", headers=headers).json
+    assert state["sections"][0]["item_count"] == 2
