@@ -63,22 +63,29 @@ def test_saves_racing_finish_lose_nothing(app, client, make_candidate, auth_head
     assert result["raw_points"] == expected
 
 
-def test_concurrent_starts_make_one_attempt(app, make_candidate, auth_headers, seeded):
-    """Several simultaneous starts of one exam (double clicks) all get the same attempt."""
-    headers = auth_headers(make_candidate())
+def starts_at_once(app, body: dict, headers: dict, times: int = 5) -> list[tuple[int, str]]:
+    """POST the same start ``times`` times from as many threads released together; the
+    (status, attempt id) of each."""
     results: list[tuple[int, str]] = []
-    gate = threading.Barrier(5)
+    gate = threading.Barrier(times)
 
     def start() -> None:
         client = app.test_client()
         gate.wait(timeout=30)
-        response = client.post("/api/v1/attempts", json={"exam_code": EXAM}, headers=headers)
+        response = client.post("/api/v1/attempts", json=body, headers=headers)
         results.append((response.status_code, response.json.get("id")))
 
-    threads = [threading.Thread(target=start) for _ in range(5)]
+    threads = [threading.Thread(target=start) for _ in range(times)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
+    return results
+
+
+def test_concurrent_starts_make_one_attempt(app, make_candidate, auth_headers, seeded):
+    """Several simultaneous starts of one exam (double clicks) all get the same attempt."""
+    headers = auth_headers(make_candidate())
+    results = starts_at_once(app, {"exam_code": EXAM}, headers)
     assert len({attempt_id for _, attempt_id in results}) == 1
     assert sorted(status for status, _ in results) == [200, 200, 200, 200, 201]

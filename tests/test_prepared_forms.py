@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import threading
 
 from sqlalchemy import func, select
 
@@ -22,6 +21,7 @@ from .conftest import START
 from .operations_setup import NEXT_WEEK, schedule
 from .test_adaptive import TEMPLATE as ADAPTIVE_TEMPLATE
 from .test_adaptive import load_exam, load_template  # noqa: F401 - fixtures
+from .test_concurrency import starts_at_once
 
 DURATION = 1800  # the operations template's shared clock
 _documents = itertools.count(1)
@@ -188,22 +188,7 @@ def test_simultaneous_starts_begin_the_prepared_form_once(
         client, world, clock, make_candidate, auth_headers, session_id
     )
     open_session(client, world, clock, session_id)
-    results: list[tuple[int, str]] = []
-    gate = threading.Barrier(5)
-
-    def start() -> None:
-        own_client = app.test_client()
-        gate.wait(timeout=30)
-        response = own_client.post(
-            "/api/v1/attempts", json={"booking_id": booking_id}, headers=headers
-        )
-        results.append((response.status_code, response.json.get("id")))
-
-    threads = [threading.Thread(target=start) for _ in range(5)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    results = starts_at_once(app, {"booking_id": booking_id}, headers)
     assert len({attempt_id for _, attempt_id in results}) == 1
     assert sorted(status for status, _ in results) == [200, 200, 200, 200, 201]
     assert form_rows(app)["attempts"] == 1
