@@ -8,6 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from item_bank.models import ItemVersion
+from testing_center.api.blueprint import Blueprint
+from testing_center.api.schemas import SaveResponseSchema
 from testing_center.attempts.models import AttemptItem
 from testing_center.extensions import db
 
@@ -280,6 +282,25 @@ def test_save_with_malformed_body_refused(client, candidate, body):
     )
     assert response.status_code == 422
     assert response.json["error"]["code"] == "validation_error"
+
+
+def test_request_schema_shared_across_requests(client, candidate):
+    """The parser builds each request schema once; a refused body leaves nothing behind
+    in it, so the next save on the same instance is judged on its own."""
+    parser = Blueprint.ARGUMENTS_PARSER
+    assert parser._get_schema(SaveResponseSchema, None) is parser._get_schema(
+        SaveResponseSchema, None
+    )
+    state = start(client, candidate)
+    item = items_of(state)[0]
+    answer = item["options"][0]["id"]
+    url = f"/api/v1/attempts/{state['id']}/responses/{item['ref']}"
+    refused = client.put(url, json={"response": answer, "client_seq": 1, "x": 1}, headers=candidate)
+    assert refused.status_code == 422
+    assert "x" in refused.json["error"]["details"]["json"]
+    saved = client.put(url, json={"response": answer, "client_seq": 2}, headers=candidate)
+    assert saved.status_code == 200
+    assert (saved.json["client_seq"], saved.json["flagged"]) == (2, False)
 
 
 def test_save_to_unknown_item_ref(client, candidate):

@@ -8,11 +8,11 @@ import io
 
 from flask import current_app, request, send_file, url_for
 from flask_babel import get_locale
-from flask_smorest import Blueprint
 from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
 
 from testing_center.access import requester, require_roles
 from testing_center.accounts.models import Role
+from testing_center.api.blueprint import Blueprint
 from testing_center.api.fast_dump import FastJson
 from testing_center.api.schemas import (
     AttemptStateSchema,

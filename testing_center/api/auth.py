@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import current_app
-from flask_smorest import Blueprint
 
 from testing_center.access import requester, require_roles
 from testing_center.accounts.consent import CONSENT_VERSION, consent_sections
@@ -14,6 +13,7 @@ from testing_center.accounts.services import (
     register_candidate,
 )
 from testing_center.accounts.throttle import sign_in
+from testing_center.api.blueprint import Blueprint
 from testing_center.api.schemas import (
     ConsentSchema,
     ErrorSchema,

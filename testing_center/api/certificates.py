@@ -12,12 +12,12 @@ import datetime as dt
 import io
 
 from flask import Response, current_app, send_file, url_for
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
 from testing_center.access import requester, require_recent_sign_in, require_roles
 from testing_center.accounts.models import Role
+from testing_center.api.blueprint import Blueprint
 from testing_center.api.schemas import ErrorSchema
 from testing_center.attempts.models import AttemptStatus
 from testing_center.attempts.services import owned_attempt, results_released

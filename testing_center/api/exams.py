@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask_babel import get_locale
-from flask_smorest import Blueprint
 
 from exam_templates.services import CatalogueEntry, catalogue
+from testing_center.api.blueprint import Blueprint
 from testing_center.api.schemas import ExamSchema
 from testing_center.attempts.presenters import localized, scoring_titles
 from testing_center.extensions import db

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from testing_center.api.blueprint import Blueprint
 from testing_center.api.schemas import HealthSchema
 from testing_center.extensions import db
 

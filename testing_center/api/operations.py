@@ -15,11 +15,11 @@ import datetime as dt
 import io
 
 from flask import Response, current_app, send_file
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from testing_center.access import requester, require_recent_sign_in, require_roles
 from testing_center.accounts.models import CandidateProfile, Role, User
+from testing_center.api.blueprint import Blueprint
 from testing_center.api.operations_schemas import (
     BookingSchema,
     CentreSchema,

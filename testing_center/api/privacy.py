@@ -11,11 +11,11 @@ from __future__ import annotations
 import io
 
 from flask import send_file
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from testing_center.access import requester, require_roles
 from testing_center.accounts.services import MAX_PASSWORD_LENGTH
+from testing_center.api.blueprint import Blueprint
 from testing_center.api.schemas import ErrorSchema
 from testing_center.clock import now
 from testing_center.extensions import db

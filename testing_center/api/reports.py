@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask import current_app
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from testing_center.access import requester, require_roles
 from testing_center.accounts.models import Role
+from testing_center.api.blueprint import Blueprint
 from testing_center.clock import now
 from testing_center.extensions import db
 from testing_center.operations.fraud import DEFAULT_WINDOW_DAYS, KINDS, fraud_report
