@@ -1,0 +1,171 @@
+"""Paired A/B of one answer save's CPU, in one process (issue 8).
+
+Run from the repository root, after ``pip install -e ".[postgres,bench]"``::
+
+    python -m benchmarks.save_pairs --variant no-pre-ping --saves 1000
+
+On this shared machine the speed of the same run changed by a third within twenty
+minutes, so two runs one after the other cannot show a change of a few per cent. Here
+the saves of the two variants alternate (ABBA), through Flask's test client, on the same
+attempts of a fresh PostgreSQL database (``--server``); the report is the median CPU
+(``time.process_time``) of each and their ratio. Variants, each against the shipped
+application:
+
+- ``no-pre-ping``: a second application whose engine has ``pool_pre_ping=False`` (the
+  pool does not check a connection with a round trip at every checkout);
+- ``schema-per-request``: request schemas built for every request, as webargs does by
+  default, instead of once per class (``testing_center.api.blueprint``).
+
+PostgreSQL's own CPU is not in these figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from webargs.flaskparser import FlaskParser
+
+from benchmarks import stack
+from benchmarks.exam_day import answer_for, form_items, simulated
+
+DEFAULT_OUT = Path(__file__).parent / "results" / "save_pairs.json"
+ATTEMPTS = 10
+ITEMS_EACH = 10
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--variant", choices=("no-pre-ping", "schema-per-request"), required=True)
+    parser.add_argument("--saves", type=int, default=1000, help="saves of each variant")
+    parser.add_argument("--server", default=stack.DEFAULT_SERVER_URL)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    return parser.parse_args(argv)
+
+
+def variant_app(variant: str, shipped: Flask, url: str, folder: str) -> Flask:
+    """The application the variant's saves go through."""
+    if variant == "schema-per-request":
+        return shipped  # same application; the parser is switched around each save
+    from testing_center import create_app
+
+    return create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": url,
+            "SECRET_KEY": "pairs-" + "x" * 40,
+            "MAIL_FOLDER": f"{folder}/mail",
+            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False, "hide_parameters": True},
+        }
+    )
+
+
+@contextlib.contextmanager
+def schemas_per_request(active: bool) -> Iterator[None]:
+    """While active, the API's parser builds a schema for every request (webargs' own)."""
+    from testing_center.api.blueprint import SchemaOnceParser
+
+    if not active:
+        yield
+        return
+    once = SchemaOnceParser._get_schema
+    SchemaOnceParser._get_schema = FlaskParser._get_schema
+    try:
+        yield
+    finally:
+        SchemaOnceParser._get_schema = once
+
+
+def abba(number: int) -> tuple[str, str]:
+    """Which variant saves first in round ``number``: alternately, so neither always
+    follows the other (caches, the garbage collector's rhythm)."""
+    return ("shipped", "variant") if number % 2 == 0 else ("variant", "shipped")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    from benchmarks.world import build_exam_day, setup_app
+    from testing_center.accounts.models import User
+    from testing_center.accounts.services import issue_token
+    from testing_center.extensions import db
+
+    report: dict[str, Any] = {
+        "benchmark": "save_pairs",
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": stack.machine(),
+        "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+    }
+    with (
+        tempfile.TemporaryDirectory(prefix="pairs-") as folder,
+        stack.fresh_database(args.server) as url,
+    ):
+        stack.cli(["db", "upgrade"], stack.app_environment(url, Path(folder)))
+        shipped = setup_app(url, folder)
+        other = variant_app(args.variant, shipped, url, folder)
+        now = dt.datetime.now(dt.UTC)
+        candidates, _ = build_exam_day(
+            shipped, ATTEMPTS, login_sample=0, now=now, progress=lambda _: None
+        )
+        with shipped.app_context():
+            tokens = [
+                issue_token(db.session, db.session.get(User, c.user_id), now, 3600).token
+                for c in candidates
+            ]
+            db.session.commit()
+        clients = {"shipped": shipped.test_client(), "variant": other.test_client()}
+        attempts = []
+        for candidate, token in zip(candidates, tokens, strict=True):
+            headers = {"Authorization": f"Bearer {token}"}
+            started = clients["shipped"].post(
+                "/api/v1/attempts", json={"booking_id": candidate.booking_id}, headers=headers
+            )
+            assert started.status_code == 201, started.json
+            attempts.append((headers, started.json))
+        rng = simulated(1)
+        sequence = 0
+
+        def timed_save(name: str, number: int) -> float:
+            nonlocal sequence
+            sequence += 1
+            headers, state = attempts[number % ATTEMPTS]
+            item = form_items(state)[number % ITEMS_EACH]
+            body = {"response": answer_for(item, rng), "client_seq": sequence}
+            url_path = f"/api/v1/attempts/{state['id']}/responses/{item['ref']}"
+            with schemas_per_request(name == "variant" and args.variant == "schema-per-request"):
+                cpu = time.process_time()
+                saved = clients[name].put(url_path, json=body, headers=headers)
+                spent = time.process_time() - cpu
+            assert saved.status_code == 200, saved.json
+            return spent
+
+        cpus: dict[str, list[float]] = {"shipped": [], "variant": []}
+        for number in range(args.saves):
+            for name in abba(number):
+                cpus[name].append(timed_save(name, number))
+        for app in {id(shipped): shipped, id(other): other}.values():
+            with app.app_context():
+                db.engine.dispose()
+    for name, values in cpus.items():
+        report[name] = {
+            "saves": len(values),
+            "median_cpu_ms": round(stack.median(values) * 1000, 3),
+        }
+    report["ratio"] = round(
+        report["variant"]["median_cpu_ms"] / report["shipped"]["median_cpu_ms"], 3
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+    print(f"{args.variant}: shipped {report['shipped']}, variant {report['variant']}")
+    print(f"CPU ratio, variant / shipped: {report['ratio']}")
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
