@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import json
 import random
 import tempfile
 import time
@@ -201,12 +200,7 @@ def main(argv: list[str] | None = None) -> None:
     from testing_center.attempts.exposure import EXPOSURE, exposure_counts
     from testing_center.extensions import db
 
-    report: dict[str, Any] = {
-        "benchmark": "assembly",
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": stack.machine(),
-        "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-    }
+    report: dict[str, Any] = stack.record_header("assembly", args)
     with tempfile.TemporaryDirectory(prefix="assembly-") as folder, database(args) as url:
         env = stack.app_environment(url, Path(folder))
         stack.cli(["db", "upgrade"], env)
@@ -274,8 +268,7 @@ def main(argv: list[str] | None = None) -> None:
                 )
                 session.rollback()
             db.engine.dispose()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+    stack.write_record(args.out, report)
     print(
         f"{args.template}: {report['form_items']} items drawn from pools of "
         f"{report['pool_items']} (bank {report['bank_items']})"

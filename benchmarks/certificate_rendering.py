@@ -164,18 +164,14 @@ def main(argv: list[str] | None = None) -> None:
     }
     met = summary["current"] >= TARGET_PDFS_PER_CPU_SECOND
     report = {
-        "benchmark": "certificate_rendering",
-        "date": now.isoformat(),
-        "machine": stack.machine(),
-        "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        **stack.record_header("certificate_rendering", args, now),
         "pinned_cpu": cpu,
         "runs": runs,
         "median_per_cpu_second": summary,
         "target": f">= {TARGET_PDFS_PER_CPU_SECOND} PDFs per CPU second: "
         + ("met" if met else "missed"),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    stack.write_record(args.out, report)
     print(f"PDFs per CPU second on one core, medians of the runs: {summary}")
     print(report["target"])
     print(f"written to {args.out}")

@@ -293,10 +293,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     settings = stack.GunicornSettings(workers=args.workers, threads=args.threads)
     report: dict[str, Any] = {
-        "benchmark": "certificates",
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": stack.machine(),
-        "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        **stack.record_header("certificates", args),
         "gunicorn": settings.describe(),
     }
     with (
@@ -372,8 +369,7 @@ def main(argv: list[str] | None = None) -> None:
         },
     }
     report["targets"] = {name: "met" if met else "missed" for name, met in targets.items()}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+    stack.write_record(args.out, report)
     rendering = report["rendering"]
     print(
         f"\nPDFs on one core: median {rendering['median_per_wall_second']}/s wall, "

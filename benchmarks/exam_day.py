@@ -804,10 +804,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     pattern = Pattern(args.time_scale, args.start_window, args.duration)
     report: dict[str, Any] = {
-        "benchmark": "exam_day",
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": stack.machine(),
-        "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        **stack.record_header("exam_day", args),
         "gunicorn": settings.describe(),
         "sqlalchemy_pool": "QueuePool pool_size=5 max_overflow=10 per worker process "
         "(SQLAlchemy defaults), pool_pre_ping=True",
@@ -911,8 +908,7 @@ def main(argv: list[str] | None = None) -> None:
             report["app_log_errors"] = [
                 line for line in app_log.splitlines() if "Error" in line or "CRITICAL" in line
             ][:20]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+    stack.write_record(args.out, report)
     print_report(report)
     print(f"written to {args.out}")
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import json
 import tempfile
 import time
 from collections.abc import Iterator
@@ -96,12 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     from testing_center.accounts.services import issue_token
     from testing_center.extensions import db
 
-    report: dict[str, Any] = {
-        "benchmark": "save_pairs",
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": stack.machine(),
-        "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-    }
+    report: dict[str, Any] = stack.record_header("save_pairs", args)
     with (
         tempfile.TemporaryDirectory(prefix="pairs-") as folder,
         stack.fresh_database(args.server) as url,
@@ -160,8 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     report["ratio"] = round(
         report["variant"]["median_cpu_ms"] / report["shipped"]["median_cpu_ms"], 3
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+    stack.write_record(args.out, report)
     print(f"{args.variant}: shipped {report['shipped']}, variant {report['variant']}")
     print(f"CPU ratio, variant / shipped: {report['ratio']}")
     print(f"written to {args.out}")

@@ -7,8 +7,11 @@ its CLI, its services (setup) and its HTTP API (the measured part).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import datetime as dt
 import gc
+import json
 import os
 import platform
 import signal
@@ -370,6 +373,25 @@ def latency_summary(seconds: Sequence[float]) -> dict[str, Any]:
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+def record_header(
+    benchmark: str, args: argparse.Namespace, moment: dt.datetime | None = None
+) -> dict[str, Any]:
+    """What every benchmark record starts with: which benchmark, when, on what machine
+    and with which arguments, so a figure can be traced to the run that made it."""
+    return {
+        "benchmark": benchmark,
+        "date": (moment or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+    }
+
+
+def write_record(path: Path, record: dict[str, Any]) -> None:
+    """Write a benchmark record as JSON (dates and other objects as their text)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2, ensure_ascii=False, default=str))
 
 
 def machine() -> dict[str, Any]:

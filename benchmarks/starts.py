@@ -37,7 +37,6 @@ import argparse
 import cProfile
 import datetime as dt
 import io
-import json
 import pstats
 import tempfile
 import time
@@ -88,12 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     from testing_center.attempts.services import discard_prepared
     from testing_center.extensions import db
 
-    report: dict[str, Any] = {
-        "benchmark": "starts",
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": stack.machine(),
-        "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-    }
+    report: dict[str, Any] = stack.record_header("starts", args)
     with (
         tempfile.TemporaryDirectory(prefix="starts-") as folder,
         stack.fresh_database(args.server) as url,
@@ -230,8 +224,7 @@ def main(argv: list[str] | None = None) -> None:
         report["profile_top"] = text.getvalue().splitlines()[:60]
         with app.app_context():
             db.engine.dispose()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+    stack.write_record(args.out, report)
     print("\n".join(report["profile_top"]))
     print(f"statements: {report['statements']} (form of {report['form_items']} items)")
     print(f"start: {report['start']}")
