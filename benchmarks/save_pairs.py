@@ -91,8 +91,6 @@ def abba(number: int) -> tuple[str, str]:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     from benchmarks.world import build_exam_day, setup_app
-    from testing_center.accounts.models import User
-    from testing_center.accounts.services import issue_token
     from testing_center.extensions import db
 
     report: dict[str, Any] = stack.record_header("save_pairs", args)
@@ -107,16 +105,10 @@ def main(argv: list[str] | None = None) -> None:
         candidates, _ = build_exam_day(
             shipped, ATTEMPTS, login_sample=0, now=now, progress=lambda _: None
         )
-        with shipped.app_context():
-            tokens = [
-                issue_token(db.session, db.session.get(User, c.user_id), now, 3600).token
-                for c in candidates
-            ]
-            db.session.commit()
         clients = {"shipped": shipped.test_client(), "variant": other.test_client()}
         attempts = []
-        for candidate, token in zip(candidates, tokens, strict=True):
-            headers = {"Authorization": f"Bearer {token}"}
+        for candidate in candidates:  # login_sample=0: each has a token already
+            headers = {"Authorization": f"Bearer {candidate.token}"}
             started = clients["shipped"].post(
                 "/api/v1/attempts", json={"booking_id": candidate.booking_id}, headers=headers
             )

@@ -82,8 +82,6 @@ def main(argv: list[str] | None = None) -> None:
     from sqlalchemy import event
 
     from benchmarks.world import build_exam_day, setup_app
-    from testing_center.accounts.models import User
-    from testing_center.accounts.services import issue_token
     from testing_center.attempts.services import discard_prepared
     from testing_center.extensions import db
 
@@ -100,11 +98,8 @@ def main(argv: list[str] | None = None) -> None:
             app, 3 * args.starts + 3, login_sample=0, now=now, progress=lambda _: None
         )
         assembling = range(2 * args.starts + 2, 3 * args.starts + 3)
+        tokens = [c.token for c in candidates]  # login_sample=0: each has one
         with app.app_context():
-            tokens = [
-                issue_token(db.session, db.session.get(User, c.user_id), now, 3600).token
-                for c in candidates
-            ]
             discard_prepared(db.session, [candidates[n].booking_id for n in assembling])
             db.session.commit()
             engine = db.engine
