@@ -14,7 +14,9 @@ application:
 - ``no-pre-ping``: a second application whose engine has ``pool_pre_ping=False`` (the
   pool does not check a connection with a round trip at every checkout);
 - ``schema-per-request``: request schemas built for every request, as webargs does by
-  default, instead of once per class (``testing_center.api.blueprint``).
+  default, instead of once per class (``testing_center.api.blueprint``);
+- ``user-per-token``: the bearer token's holder loaded as a ``User`` object through the
+  ORM, as before ``accounts.services.token_holder`` read it as a row.
 
 PostgreSQL's own CPU is not in these figures.
 """
@@ -43,7 +45,7 @@ ITEMS_EACH = 10
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--variant", choices=("no-pre-ping", "schema-per-request"), required=True)
+    parser.add_argument("--variant", choices=("no-pre-ping", *PATCHES), required=True)
     parser.add_argument("--saves", type=int, default=1000, help="saves of each variant")
     parser.add_argument("--server", default=stack.DEFAULT_SERVER_URL)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -52,8 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def variant_app(variant: str, shipped: Flask, url: str, folder: str) -> Flask:
     """The application the variant's saves go through."""
-    if variant == "schema-per-request":
-        return shipped  # same application; the parser is switched around each save
+    if variant in PATCHES:
+        return shipped  # same application, patched around each of the variant's saves
     from testing_center import create_app
 
     return create_app(
@@ -67,19 +69,49 @@ def variant_app(variant: str, shipped: Flask, url: str, folder: str) -> Flask:
 
 
 @contextlib.contextmanager
-def schemas_per_request(active: bool) -> Iterator[None]:
-    """While active, the API's parser builds a schema for every request (webargs' own)."""
-    from testing_center.api.blueprint import SchemaOnceParser
-
-    if not active:
-        yield
-        return
-    once = SchemaOnceParser._get_schema
-    SchemaOnceParser._get_schema = FlaskParser._get_schema
+def patched(owner: Any, name: str, replacement: Any) -> Iterator[None]:
+    """Replace ``owner.name`` while the block runs."""
+    original = getattr(owner, name)
+    setattr(owner, name, replacement)
     try:
         yield
     finally:
-        SchemaOnceParser._get_schema = once
+        setattr(owner, name, original)
+
+
+def schemas_per_request() -> contextlib.AbstractContextManager[None]:
+    """The API's parser builds a schema for every request (webargs' own)."""
+    from testing_center.api.blueprint import SchemaOnceParser
+
+    return patched(SchemaOnceParser, "_get_schema", FlaskParser._get_schema)
+
+
+def user_per_token() -> contextlib.AbstractContextManager[None]:
+    """The token's holder is loaded as a ``User`` object, then reduced to a principal
+    (the query built once, as it was)."""
+    from sqlalchemy import bindparam, select
+
+    from testing_center import access
+    from testing_center.accounts.models import ApiToken, Principal, User
+    from testing_center.accounts.services import token_digest
+
+    query = (
+        select(User, ApiToken.expires_at, ApiToken.revoked_at)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .where(ApiToken.token_hash == bindparam("digest"))
+    )
+
+    def holder_as_object(session, token, now):
+        row = session.execute(query, {"digest": token_digest(token)}).one_or_none()
+        if row is None or row.revoked_at is not None or row.expires_at <= now:
+            return None
+        return Principal(row.User.id, row.User.role) if row.User.is_enabled else None
+
+    return patched(access, "token_holder", holder_as_object)
+
+
+# Variants that patch the shipped application around their saves.
+PATCHES = {"schema-per-request": schemas_per_request, "user-per-token": user_per_token}
 
 
 def abba(number: int) -> tuple[str, str]:
@@ -124,7 +156,8 @@ def main(argv: list[str] | None = None) -> None:
             item = form_items(state)[number % ITEMS_EACH]
             body = {"response": answer_for(item, rng), "client_seq": sequence}
             url_path = f"/api/v1/attempts/{state['id']}/responses/{item['ref']}"
-            with schemas_per_request(name == "variant" and args.variant == "schema-per-request"):
+            patch = PATCHES.get(args.variant) if name == "variant" else None
+            with patch() if patch else contextlib.nullcontext():
                 cpu = time.process_time()
                 saved = clients[name].put(url_path, json=body, headers=headers)
                 spent = time.process_time() - cpu

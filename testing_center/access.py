@@ -2,8 +2,8 @@
 
 Pages authenticate with the session cookie (Flask-Login). API clients send
 ``Authorization: Bearer <token>``; the exam page calls the API with its session cookie
-and a CSRF header instead. ``requester()`` resolves either into a user, and
-``require_roles`` guards views of both kinds.
+and a CSRF header instead. ``principal()`` resolves either into an id and a role, which
+is all ``require_roles`` and the attempt API need; ``requester()`` into the ``User``.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from flask import current_app, g, request, session
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
-from testing_center.accounts.models import Role, User
-from testing_center.accounts.services import token_issued_at, user_for_token
+from testing_center.accounts.models import Principal, Role, User
+from testing_center.accounts.services import token_holder, token_issued_at
 from testing_center.clock import now
 from testing_center.errors import Forbidden, Unauthenticated
 from testing_center.extensions import csrf, db
@@ -35,42 +35,59 @@ def bearer_token() -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def requester() -> User | None:
-    """Return the user making this request, or None when anonymous.
+def principal() -> Principal | None:
+    """Return who makes this request, or None when anonymous.
 
-    A request that names a bearer token is judged by that token alone. A cookie
-    session must also prove, for unsafe methods, that it comes from our own page (CSRF).
+    A request that names a bearer token is judged by that token alone, read as a row
+    (``token_holder``) without loading the user. A cookie session must also prove, for
+    unsafe methods, that it comes from our own page (CSRF).
     """
-    if "requester" in g:
-        return g.requester
-    user = None
+    if "principal" in g:
+        return g.principal
     if request.headers.get("Authorization"):
         token = bearer_token()
-        user = user_for_token(db.session, token, now()) if token else None
-        if user is None:
+        found = token_holder(db.session, token, now()) if token else None
+        if found is None:
             raise Unauthenticated(
                 N_("The token is missing, expired or revoked."), code="invalid_token"
             )
-    elif current_user.is_authenticated:
-        if request.method in UNSAFE_METHODS and current_app.config["WTF_CSRF_ENABLED"]:
-            try:
-                csrf.protect()
-            except CSRFError as error:
-                raise Forbidden(
-                    N_("The CSRF token is missing or wrong; reload the page."), code="csrf_failed"
-                ) from error
-        user = current_user._get_current_object()
-    g.requester = user
-    return user
+    else:
+        user = requester()
+        found = None if user is None else Principal(user.id, user.role)
+    g.principal = found
+    return found
 
 
-def check_role(user: User | None, roles: tuple[Role, ...]) -> User:
-    """Return ``user`` when it may act in one of ``roles``; raise otherwise."""
+def requester() -> User | None:
+    """Return the user making this request, or None when anonymous (see ``principal``)."""
+    if "requester" not in g:
+        if request.headers.get("Authorization"):
+            g.requester = db.session.get(User, principal().id)
+        else:
+            g.requester = cookie_user()
+    return g.requester
+
+
+def cookie_user() -> User | None:
+    """The user of the cookie session, once its unsafe requests have passed CSRF."""
+    if not current_user.is_authenticated:
+        return None
+    if request.method in UNSAFE_METHODS and current_app.config["WTF_CSRF_ENABLED"]:
+        try:
+            csrf.protect()
+        except CSRFError as error:
+            raise Forbidden(
+                N_("The CSRF token is missing or wrong; reload the page."), code="csrf_failed"
+            ) from error
+    return current_user._get_current_object()
+
+
+def check_role(user: Principal | User | None, roles: tuple[Role, ...]) -> None:
+    """Raise unless ``user`` may act in one of ``roles``."""
     if user is None:
         raise Unauthenticated(N_("Sign in first."))
     if roles and user.role not in roles:
         raise Forbidden(N_("Your account's role may not do this."))
-    return user
 
 
 def require_roles(*roles: Role) -> Callable[[F], F]:
@@ -79,7 +96,7 @@ def require_roles(*roles: Role) -> Callable[[F], F]:
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            check_role(requester(), roles)
+            check_role(principal(), roles)
             return view(*args, **kwargs)
 
         return guarded  # type: ignore[return-value]

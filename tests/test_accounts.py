@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+import datetime as dt
 
-from testing_center.accounts.models import Role, User
+import pytest
+from sqlalchemy import update
+
+from testing_center.accounts.models import ApiToken, Role, User
 from testing_center.extensions import db
 
 from .conftest import PASSWORD
@@ -150,6 +153,68 @@ def test_disabled_account_cannot_get_token(client, app, make_candidate):
         db.session.commit()
     response = client.post("/api/v1/auth/token", json={"email": user.email, "password": PASSWORD})
     assert response.status_code == 401
+
+
+def disable(app, user) -> None:
+    with app.app_context():
+        db.session.get(User, user.id).is_enabled = False
+        db.session.commit()
+
+
+def revoke_tokens(app, user) -> None:
+    with app.app_context():
+        db.session.execute(
+            update(ApiToken)
+            .where(ApiToken.user_id == user.id)
+            .values(revoked_at=dt.datetime.now(dt.UTC))
+        )
+        db.session.commit()
+
+
+@pytest.mark.parametrize("withdraw", [disable, revoke_tokens])
+@pytest.mark.parametrize("path", ["/api/v1/attempts/none", "/api/v1/me/data"])
+def test_live_token_stops_working_when_withdrawn(
+    client, app, make_candidate, auth_headers, withdraw, path
+):
+    """A token that worked is refused with 401 once it is revoked or its account is
+    disabled, on the attempt API (which reads the holder as a row) and on the others
+    (which load the user)."""
+    user = make_candidate()
+    headers = auth_headers(user)
+    assert client.get(path, headers=headers).status_code in (200, 404)
+    withdraw(app, user)
+    response = client.get(path, headers=headers)
+    assert response.status_code == 401
+    assert response.json["error"]["code"] == "invalid_token"
+
+
+def test_attempt_api_loads_no_user_object(app, client, make_candidate, auth_headers):
+    """A bearer request to the attempt API checks its token as a row: no ``User`` object
+    is built (issue 8: it cost a save about a sixth of its CPU), and the token is read
+    once."""
+    from sqlalchemy import event
+
+    headers = auth_headers(make_candidate())
+    loaded, statements = [], []
+    with app.app_context():
+        engine = db.engine
+
+    def record(_connection, _cursor, statement, *_args):
+        statements.append(statement)
+
+    def on_load(target, _context):
+        loaded.append(target)
+
+    event.listen(User, "load", on_load)
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert client.get("/api/v1/attempts/none", headers=headers).status_code == 404
+        assert client.get("/api/v1/me/data", headers=headers).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+        event.remove(User, "load", on_load)
+    assert len(loaded) == 1  # by the second request only
+    assert sum("api_tokens" in s for s in statements) == 2  # one per request
 
 
 def test_web_register_signs_in_and_shows_catalogue(client, seeded):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import secrets
+from typing import NamedTuple
 
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, String
@@ -26,6 +27,14 @@ class Role(enum.StrEnum):
     PROCTOR = "proctor"
     EMPLOYER = "employer"
     ADMIN = "admin"
+
+
+class Principal(NamedTuple):
+    """Who makes a request, as far as role checks and attempt ownership need to know:
+    what a bearer token's row gives without loading the ``User`` (``access.principal``)."""
+
+    id: int
+    role: Role
 
 
 class User(UserMixin, Base):

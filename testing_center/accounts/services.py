@@ -25,6 +25,7 @@ from testing_center.accounts.consent import CONSENT_VERSION
 from testing_center.accounts.models import (
     ApiToken,
     CandidateProfile,
+    Principal,
     Role,
     User,
     new_session_token,
@@ -260,23 +261,32 @@ def token_issued_at(session: Session, token: str) -> dt.datetime | None:
     )
 
 
-def user_for_token(session: Session, token: str, now: dt.datetime) -> User | None:
-    """Return the enabled user a live token belongs to, or None."""
-    row = session.execute(token_owner_query(), {"digest": token_digest(token)}).one_or_none()
+def token_holder(session: Session, token: str, now: dt.datetime) -> Principal | None:
+    """Return the enabled holder of a live token, or None.
+
+    Read as one row on the session's connection, not as a ``User`` object: every save
+    and state read of an exam day starts here, and loading the object through the ORM
+    cost a save about a sixth of its CPU (issue 8; ``benchmarks.save_pairs``).
+    """
+    row = (
+        session.connection()
+        .execute(token_holder_query(), {"digest": token_digest(token)})
+        .one_or_none()
+    )
     if row is None:
         return None
-    user, expires_at, revoked_at = row
-    if revoked_at is not None or expires_at <= now or not user.is_enabled:
+    user_id, role, is_enabled, expires_at, revoked_at = row
+    if revoked_at is not None or expires_at <= now or not is_enabled:
         return None
-    return user
+    return Principal(user_id, role)
 
 
 @functools.cache
-def token_owner_query() -> Select:
-    """The user and validity of a token by its digest, built once: every API request
+def token_holder_query() -> Select:
+    """The holder and validity of a token by its digest, built once: every API request
     runs it, and building the expression anew cost more than the query itself."""
     return (
-        select(User, ApiToken.expires_at, ApiToken.revoked_at)
+        select(User.id, User.role, User.is_enabled, ApiToken.expires_at, ApiToken.revoked_at)
         .join(ApiToken, ApiToken.user_id == User.id)
         .where(ApiToken.token_hash == bindparam("digest"))
     )

@@ -10,7 +10,7 @@ from flask import current_app, request, send_file, url_for
 from flask_babel import get_locale
 from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
 
-from testing_center.access import requester, require_roles
+from testing_center.access import principal, require_roles
 from testing_center.accounts.models import Role
 from testing_center.api.blueprint import Blueprint
 from testing_center.api.fast_dump import FastJson
@@ -71,11 +71,11 @@ def state_of(attempt_id: str) -> dict:
     fail, the error is the answer.
     """
     moment, locale = now(), str(get_locale())
-    settled = settled_attempt(db.session, attempt_id, requester(), moment)
+    settled = settled_attempt(db.session, attempt_id, principal(), moment)
     if settled is not None:
         state = attempt_state(*settled, moment, locale)
     else:
-        attempt = current_attempt(db.session, attempt_id, requester(), moment, player_view=True)
+        attempt = current_attempt(db.session, attempt_id, principal(), moment, player_view=True)
         state = attempt_state(attempt, blueprint_of(attempt), moment, locale)
     db.session.commit()
     return state
@@ -103,9 +103,9 @@ def start(data):
     """
     moment = now()
     if "booking_id" in data:
-        attempt, started = start_proctored(db.session, requester(), data["booking_id"], moment)
+        attempt, started = start_proctored(db.session, principal(), data["booking_id"], moment)
     else:
-        attempt, started = start_practice(db.session, requester(), data["exam_code"], moment)
+        attempt, started = start_practice(db.session, principal(), data["exam_code"], moment)
     if started is not Started.WRITTEN:
         return STATE_JSON.response(state_of(attempt.id), 200 if started is Started.RESUMED else 201)
     state = attempt_state(attempt, blueprint_of(attempt), moment, str(get_locale()))
@@ -142,7 +142,7 @@ def put_response(data, attempt_id, item_ref):
         # A section's clock may have run out without anyone reading the state since:
         # bring the sections up to date, then try once more.
         db.session.rollback()
-        current_attempt(db.session, attempt_id, requester(), moment)
+        current_attempt(db.session, attempt_id, principal(), moment)
         db.session.commit()
         try:
             ack = save(attempt_id, item_ref, data, moment)
@@ -151,7 +151,7 @@ def put_response(data, attempt_id, item_ref):
             raise (error if second.code == "attempt_closed" else second) from None
     db.session.commit()
     if data["retries"]:
-        record_save_retries(db.session, attempt_id, requester(), data["retries"], moment)
+        record_save_retries(db.session, attempt_id, principal(), data["retries"], moment)
         db.session.commit()
     return SAVE_ACK_JSON.response({**ack.__dict__, "server_time": moment})
 
@@ -163,7 +163,7 @@ def save(attempt_id: str, item_ref: str, data: dict, moment: dt.datetime) -> Sav
     """Save one answer for the requester (the API's body fields, the server's moment)."""
     return save_response(
         db.session,
-        requester(),
+        principal(),
         attempt_id,
         item_ref,
         value=data["response"],
@@ -184,7 +184,7 @@ def finish(attempt_id):
     The result is presented before the commit, which would expire the attempt and make
     presenting it read the attempt again.
     """
-    attempt = owned_attempt_summary(db.session, attempt_id, requester())
+    attempt = owned_attempt_summary(db.session, attempt_id, principal())
     if attempt.status == AttemptStatus.IN_PROGRESS and attempt.paused_at is not None:
         raise attempt_paused()
     finish_attempt(db.session, attempt, now(), FinishReason.CANDIDATE)
@@ -213,7 +213,7 @@ def result_of(attempt) -> dict:
 @blp.doc(security=SECURITY)
 def result(attempt_id):
     """Return the scores per section, total, scale and pass decision of a finished attempt."""
-    attempt = current_attempt(db.session, attempt_id, requester(), now())
+    attempt = current_attempt(db.session, attempt_id, principal(), now())
     db.session.commit()
     if attempt.status == AttemptStatus.IN_PROGRESS:
         raise Conflict(N_("The attempt is still in progress."), code="attempt_in_progress")
@@ -245,7 +245,7 @@ def audio_grants() -> URLSafeTimedSerializer:
 @blp.doc(security=SECURITY)
 def play(attempt_id, source):
     """Count one play of a recording (server-enforced limit) and return where to fetch it."""
-    user = requester()
+    user = principal()
     counted = record_play(db.session, user, attempt_id, source, now())
     db.session.commit()
     grant = audio_grants().dumps({"a": attempt_id, "s": source, "u": user.id})
@@ -268,7 +268,7 @@ def play(attempt_id, source):
 )
 def audio(attempt_id, source):
     """Return a recording for a play counted in the last ten minutes."""
-    user = requester()
+    user = principal()
     try:
         grant = audio_grants().loads(request.args.get("grant", ""), max_age=GRANT_MAX_AGE_SECONDS)
     except BadSignature as error:
@@ -301,7 +301,7 @@ def audio(attempt_id, source):
 @blp.doc(security=SECURITY)
 def review(attempt_id):
     """Practice review: each item with the answer given, the key and the explanation."""
-    attempt = reviewable_attempt(db.session, attempt_id, requester(), now())
+    attempt = reviewable_attempt(db.session, attempt_id, principal(), now())
     db.session.commit()
     return attempt_review(attempt, blueprint_of(attempt), str(get_locale()))
 
@@ -315,7 +315,7 @@ def review(attempt_id):
 def finish_section_view(attempt_id, section_code):
     """Close an open section (no more changes to it) and move on; the last one finishes."""
     moment = now()
-    attempt = finish_section(db.session, requester(), attempt_id, section_code, moment)
+    attempt = finish_section(db.session, principal(), attempt_id, section_code, moment)
     db.session.commit()
     return STATE_JSON.response(
         attempt_state(attempt, blueprint_of(attempt), moment, str(get_locale()))
@@ -331,7 +331,7 @@ def finish_section_view(attempt_id, section_code):
 def start_section_view(attempt_id, section_code):
     """End the break early and start the next section's clock now."""
     moment = now()
-    attempt = start_section(db.session, requester(), attempt_id, section_code, moment)
+    attempt = start_section(db.session, principal(), attempt_id, section_code, moment)
     db.session.commit()
     return STATE_JSON.response(
         attempt_state(attempt, blueprint_of(attempt), moment, str(get_locale()))

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from exam_templates.blueprint import Blueprint, parse_blueprint
 from exam_templates.models import ExamTemplate
 from item_bank.models import ItemVersion
-from testing_center.accounts.models import User
+from testing_center.accounts.models import Principal, User
 from testing_center.attempts.models import (
     STARTED,
     Attempt,
@@ -96,7 +96,7 @@ class AttemptRows:
 
 
 def settled_attempt(
-    session: Session, attempt_id: str, user: User, now: dt.datetime
+    session: Session, attempt_id: str, user: Principal | User, now: dt.datetime
 ) -> tuple[AttemptRows, Blueprint] | None:
     """Return the user's attempt as rows and its blueprint, or None when a clock step is
     due (a section's time or break, or the attempt's, has run out): the caller then

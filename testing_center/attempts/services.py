@@ -39,7 +39,7 @@ from item_bank.errors import InvalidResponse
 from item_bank.models import ItemVersion, Media
 from item_bank.types import ITEM_TYPES
 from scoring.grading import ResponseToGrade, grade_responses
-from testing_center.accounts.models import User
+from testing_center.accounts.models import Principal, User
 from testing_center.attempts import adaptive
 from testing_center.attempts.exposure import EXPOSURE
 from testing_center.attempts.form_writer import write_attempt
@@ -127,7 +127,9 @@ def template_for_code(session: Session, code: str) -> ExamTemplate:
     raise NotFound(N_("There is no exam with this code."), code="exam_not_found")
 
 
-def find_open_attempt(session: Session, user: User, template_code: str) -> Attempt | None:
+def find_open_attempt(
+    session: Session, user: Principal | User, template_code: str
+) -> Attempt | None:
     """Return the user's in-progress attempt at this exam, if one exists."""
     return session.scalar(
         select(Attempt)
@@ -143,7 +145,7 @@ def find_open_attempt(session: Session, user: User, template_code: str) -> Attem
 
 
 def start_practice(
-    session: Session, user: User, template_code: str, now: dt.datetime
+    session: Session, user: Principal | User, template_code: str, now: dt.datetime
 ) -> tuple[Attempt, Started]:
     """Start a practice attempt, or return the open one.
 
@@ -176,7 +178,7 @@ def start_practice(
 
 def new_attempt(
     session: Session,
-    user: User,
+    user: Principal | User,
     template: ExamTemplate,
     blueprint: Blueprint,
     mode: str,
@@ -234,7 +236,7 @@ def new_attempt(
 
 
 def start_proctored(
-    session: Session, user: User, booking_id: int, now: dt.datetime
+    session: Session, user: Principal | User, booking_id: int, now: dt.datetime
 ) -> tuple[Attempt, Started]:
     """Start the attempt of a checked-in booking in an open session, or return it.
 
@@ -351,7 +353,7 @@ def discard_prepared(session: Session, booking_ids: Iterable[int] | Select) -> i
 
 
 def owned_attempt(
-    session: Session, attempt_id: str, user: User, *, player_view: bool = False
+    session: Session, attempt_id: str, user: Principal | User, *, player_view: bool = False
 ) -> Attempt:
     """Return the user's attempt with its form loaded, or raise ``NotFound``.
 
@@ -383,7 +385,7 @@ def owned_attempt(
     return attempt
 
 
-def owned_attempt_summary(session: Session, attempt_id: str, user: User) -> Attempt:
+def owned_attempt_summary(session: Session, attempt_id: str, user: Principal | User) -> Attempt:
     """Return the user's attempt with its sections and template but not its form, or
     raise ``NotFound``: what finishing and the result need.
 
@@ -403,7 +405,7 @@ def owned_attempt_summary(session: Session, attempt_id: str, user: User) -> Atte
 def current_attempt(
     session: Session,
     attempt_id: str,
-    user: User,
+    user: Principal | User,
     now: dt.datetime,
     *,
     player_view: bool = False,
@@ -445,7 +447,9 @@ def clock_step_due(
     )
 
 
-def locked_attempt(session: Session, attempt_id: str, user: User, now: dt.datetime) -> Attempt:
+def locked_attempt(
+    session: Session, attempt_id: str, user: Principal | User, now: dt.datetime
+) -> Attempt:
     """Return the open attempt with its row locked (a section step excludes saves)."""
     session.execute(select(Attempt.id).where(Attempt.id == attempt_id).with_for_update())
     attempt = current_attempt(session, attempt_id, user, now)
@@ -457,7 +461,7 @@ def locked_attempt(session: Session, attempt_id: str, user: User, now: dt.dateti
 
 
 def finish_section(
-    session: Session, user: User, attempt_id: str, code: str, now: dt.datetime
+    session: Session, user: Principal | User, attempt_id: str, code: str, now: dt.datetime
 ) -> Attempt:
     """Close an open section at the candidate's request and move on (or finish)."""
     attempt = locked_attempt(session, attempt_id, user, now)
@@ -473,7 +477,7 @@ def finish_section(
 
 
 def start_section(
-    session: Session, user: User, attempt_id: str, code: str, now: dt.datetime
+    session: Session, user: Principal | User, attempt_id: str, code: str, now: dt.datetime
 ) -> Attempt:
     """Start a section whose break is running, before the break ends."""
     attempt = locked_attempt(session, attempt_id, user, now)
@@ -492,7 +496,9 @@ def section_named(attempt: Attempt, code: str) -> AttemptSection:
     return section
 
 
-def reviewable_attempt(session: Session, attempt_id: str, user: User, now: dt.datetime) -> Attempt:
+def reviewable_attempt(
+    session: Session, attempt_id: str, user: Principal | User, now: dt.datetime
+) -> Attempt:
     """Return a finished attempt whose template offers a review (practice only)."""
     attempt = current_attempt(session, attempt_id, user, now)
     if not parse_blueprint(attempt.template.definition).review:
@@ -504,7 +510,7 @@ def reviewable_attempt(session: Session, attempt_id: str, user: User, now: dt.da
 
 def save_response(
     session: Session,
-    user: User,
+    user: Principal | User,
     attempt_id: str,
     item_ref: str,
     *,
@@ -647,7 +653,7 @@ def save_update(answer_open: ColumnElement[bool]) -> Update:
 
 
 def record_save_retries(
-    session: Session, attempt_id: str, user: User, retries: int, now: dt.datetime
+    session: Session, attempt_id: str, user: Principal | User, retries: int, now: dt.datetime
 ) -> None:
     """Add the retries a candidate's page reports to the attempt, for the proctor's roster.
 
@@ -940,7 +946,7 @@ def audio_sources(attempt_items: list[AttemptItem]) -> list[AttemptPlay]:
 
 
 def record_play(
-    session: Session, user: User, attempt_id: str, source: str, now: dt.datetime
+    session: Session, user: Principal | User, attempt_id: str, source: str, now: dt.datetime
 ) -> AttemptPlay:
     """Count one play of an audio source, refusing it past the limit or after the deadline."""
     attempt = current_attempt(session, attempt_id, user, now)
@@ -981,7 +987,7 @@ def source_is_open(attempt: Attempt, source: str) -> bool:
     return False
 
 
-def granted_audio(session: Session, user: User, attempt_id: str, source: str) -> Media:
+def granted_audio(session: Session, user: Principal | User, attempt_id: str, source: str) -> Media:
     """Return the audio of a source of the user's attempt (the grant was checked before)."""
     media = session.scalar(
         select(Media)
