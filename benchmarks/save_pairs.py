@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,16 +121,11 @@ def abba(number: int) -> tuple[str, str]:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    from benchmarks.world import build_exam_day, setup_app
+    from benchmarks.world import build_exam_day, migrated_app
     from testing_center.extensions import db
 
     report: dict[str, Any] = stack.record_header("save_pairs", args)
-    with (
-        tempfile.TemporaryDirectory(prefix="pairs-") as folder,
-        stack.fresh_database(args.server) as url,
-    ):
-        stack.cli(["db", "upgrade"], stack.app_environment(url, Path(folder)))
-        shipped = setup_app(url, folder)
+    with migrated_app(args.server, "pairs-") as (shipped, url, folder):
         other = variant_app(args.variant, shipped, url, folder)
         now = dt.datetime.now(dt.UTC)
         candidates, _ = build_exam_day(

@@ -38,7 +38,6 @@ import cProfile
 import datetime as dt
 import io
 import pstats
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -81,18 +80,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     from sqlalchemy import event
 
-    from benchmarks.world import build_exam_day, setup_app
+    from benchmarks.world import build_exam_day, migrated_app
     from testing_center.attempts.services import discard_prepared
     from testing_center.extensions import db
 
     report: dict[str, Any] = stack.record_header("starts", args)
-    with (
-        tempfile.TemporaryDirectory(prefix="starts-") as folder,
-        stack.fresh_database(args.server) as url,
-    ):
-        env = stack.app_environment(url, Path(folder))
-        stack.cli(["db", "upgrade"], env)
-        app = setup_app(url, folder)
+    with migrated_app(args.server, "starts-") as (app, _url, _folder):
         now = dt.datetime.now(dt.UTC)
         candidates, _ = build_exam_day(
             app, 3 * args.starts + 3, login_sample=0, now=now, progress=lambda _: None

@@ -9,15 +9,19 @@ in still verifies that production-cost hash, so measured logins cost what real o
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher
 from flask import Flask
 
+from benchmarks import stack
 from testing_center import create_app
 from testing_center.accounts.models import Role
 from testing_center.accounts.services import (
@@ -77,6 +81,19 @@ def setup_app(database_url: str, instance: str) -> Flask:
         parallelism=defaults.parallelism,
     )
     return app
+
+
+@contextlib.contextmanager
+def migrated_app(server_url: str, prefix: str) -> Iterator[tuple[Flask, str, str]]:
+    """For the benchmarks that run in process: a fresh database on ``server_url``,
+    migrated as production is (``testing-center db upgrade``), and ``setup_app`` on it.
+    Yields the app, the database URL and the instance folder; drops the database after."""
+    with (
+        tempfile.TemporaryDirectory(prefix=prefix) as folder,
+        stack.fresh_database(server_url) as url,
+    ):
+        stack.cli(["db", "upgrade"], stack.app_environment(url, Path(folder)))
+        yield setup_app(url, folder), url, folder
 
 
 def build_exam_day(
