@@ -20,7 +20,8 @@ What happens, in order (``benchmarks/README.md`` has the figures):
    ``--start-workers N`` a second app pool of N workers, at ``--start-niceness``,
    serves the starts, as a proxy routing ``POST /api/v1/attempts`` to it would
    (``benchmarks/README.md``, "A pool for starts"): the start burst then takes only the
-   CPU the saves leave.
+   CPU the saves leave. ``--start-pool-serves start,state,finish`` sends it the state
+   reads and finishes too, leaving the app's pool to the saves.
 3. Logins: ``--login-sample`` candidates log in over HTTP at full speed, reported on
    their own. Argon2id at the production cost takes about 0.25 s of CPU per login, so a
    two-core node signs in about eight candidates a second; candidates sign in at their
@@ -83,6 +84,8 @@ BARE_ITEMS = [
     for n in range(1, 49)
 ]
 TIMED = ("login", "start", "state", "save", "finish")
+EXAM_ENDPOINTS = TIMED[1:]
+ROUTABLE = frozenset({"start", "state", "finish"})  # --start-pool-serves: not the saves
 
 
 # ---- recording --------------------------------------------------------------------------
@@ -237,20 +240,19 @@ def answer_plan(items: list[dict[str, Any]], rng: random.Random) -> list[dict[st
 
 
 async def sit_exam(
-    client: Client,
-    starter: Client,
+    routes: dict[str, Client],
     recorder: Recorder,
     candidate: Candidate,
     token: str,
     pattern: Pattern,
     rng: random.Random,
 ) -> None:
-    """One candidate: start (through ``starter``), read the state, answer with think
-    time, finish."""
+    """One candidate: start, read the state, answer with think time, finish; each
+    request through the client ``routes`` gives its endpoint."""
     await asyncio.sleep(rng.uniform(0, pattern.start_window))
     headers = {"Authorization": f"Bearer {token}"}
     started = await call(
-        starter,
+        routes["start"],
         recorder,
         "start",
         "POST",
@@ -262,7 +264,7 @@ async def sit_exam(
         return
     attempt_id = started.json()["id"]
     base = f"/api/v1/attempts/{attempt_id}"
-    state = await call(client, recorder, "state", "GET", base, headers=headers)
+    state = await call(routes["state"], recorder, "state", "GET", base, headers=headers)
     if state is None or state.status_code != 200:
         return
     began = time.monotonic()
@@ -273,7 +275,7 @@ async def sit_exam(
         value = answer_for(item, rng)
         recorder.sent[(attempt_id, item["ref"], seq)] = value
         saved = await call(
-            client,
+            routes["save"],
             recorder,
             "save",
             "PUT",
@@ -286,8 +288,8 @@ async def sit_exam(
             if ack["accepted"]:
                 recorder.ack(attempt_id, item["ref"], ack["client_seq"], ack["response"])
         if seq % STATE_EVERY == 0:
-            await call(client, recorder, "state", "GET", base, headers=headers)
-    await call(client, recorder, "finish", "POST", f"{base}/finish", headers=headers)
+            await call(routes["state"], recorder, "state", "GET", base, headers=headers)
+    await call(routes["finish"], recorder, "finish", "POST", f"{base}/finish", headers=headers)
 
 
 async def save_bare(
@@ -448,24 +450,25 @@ async def exam(
     pattern: Pattern,
     connections: int,
     seed: int,
-    start_pool: bool,
+    start_pool_serves: frozenset[str],
     start_timeout: float,
 ) -> tuple[Recorder, float]:
-    """Every candidate sits the exam; with ``start_pool`` the starts go to the start
-    pool's port over connections of their own, with their own timeout, as a proxy
-    routing them would."""
+    """Every candidate sits the exam; the endpoints in ``start_pool_serves`` go to the
+    start pool's port over connections of their own, with their own timeout, as a
+    proxy routing them would."""
     recorder = Recorder()
     async with (
         connect.client(APP_PORT, connections) as client,
         connect.client(START_PORT, connections, start_timeout) as starter,
     ):
+        # an unused starter opens nothing
+        routes = {e: starter if e in start_pool_serves else client for e in EXAM_ENDPOINTS}
         began = time.monotonic()
         watcher = asyncio.create_task(watch.run())
         await asyncio.gather(
             *(
                 sit_exam(
-                    client,
-                    starter if start_pool else client,  # an unused starter opens nothing
+                    routes,
                     recorder,
                     c,
                     tokens[c.user_id],
@@ -753,6 +756,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--start-niceness", type=int, default=10, help="the start pool's CPU priority (nice)"
     )
     parser.add_argument(
+        "--start-pool-serves",
+        default="start",
+        help="the endpoints the start pool serves, of start,state,finish (the saves stay "
+        "in the app's pool): start,state,finish sends it all but the saves",
+    )
+    parser.add_argument(
         "--start-timeout",
         type=float,
         default=60.0,
@@ -794,7 +803,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--keep-database", action="store_true")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    unknown = set(args.start_pool_serves.split(",")) - ROUTABLE
+    if unknown:
+        parser.error(f"--start-pool-serves: not among {sorted(ROUTABLE)}: {sorted(unknown)}")
+    return args
+
+
+def start_pool_serves(args: argparse.Namespace) -> frozenset[str]:
+    """The endpoints routed to the start pool: none without one."""
+    return frozenset(args.start_pool_serves.split(",")) if args.start_workers else frozenset()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -863,6 +881,7 @@ def main(argv: list[str] | None = None) -> None:
             report["start_pool"] = {
                 **start_settings.describe(),
                 "niceness": args.start_niceness,
+                "serves": sorted(start_pool_serves(args)),
             }
             start_server = stack.start_gunicorn(
                 "app-starts",
@@ -951,7 +970,7 @@ def run_phases(
             pattern,
             args.connections,
             args.seed,
-            args.start_workers > 0,
+            start_pool_serves(args),
             args.start_timeout,
         )
     )
