@@ -59,6 +59,8 @@ import random
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -410,6 +412,16 @@ class LoopWatch:
             await asyncio.sleep(self.TICK)
             self.lags.append((asked, time.monotonic() - asked - self.TICK))
 
+    @asynccontextmanager
+    async def watching(self) -> AsyncIterator[None]:
+        """Watch the loop while the body runs."""
+        watcher = asyncio.create_task(self.run())
+        try:
+            yield
+        finally:
+            self.running = False
+            await watcher
+
     def by_minute(self) -> list[dict[str, float]]:
         if not self.lags:
             return []
@@ -428,18 +440,36 @@ class LoopWatch:
         ]
 
 
-def without_collector_pauses() -> None:
-    """Keep the generator's garbage collector out of the exam phase's latencies.
+@contextmanager
+def quiet_generator(figures: dict[str, Any]) -> Iterator[LoopWatch]:
+    """Keep the generator's garbage collector out of a phase's latencies, and write
+    what the generator itself delayed into ``figures``.
 
     Run E4 (benchmarks/README.md) measured 27 full collections in the generator during
     one exam phase, the longest 2.8 s: every answer waiting to be read then looked
-    that much slower. The setup's objects are frozen out of the collector's reach and
-    collection stays off until the phase ends (``gc.enable`` after it); what the
-    phase's reference cycles hold meanwhile is a few megabytes.
+    that much slower. What earlier phases left (the setup; after the exam phase, its
+    half a million recorded saves, kept for the final check) is frozen out of the
+    collector's reach before the phase, and collection stays off until it ends; what
+    the phase's reference cycles hold meanwhile is a few megabytes. E10's bare phase,
+    run with the collector back on after the exam phase, answered at p95 4.3 s with
+    the server's workers at 0.74 core, most likely for this reason (it was not
+    watched then; every phase run through here is).
     """
     gc.collect()
     gc.freeze()
     gc.disable()
+    watch, collector = LoopWatch(), stack.GarbageCollectorClock()
+    try:
+        yield watch
+    finally:
+        gc.enable()
+        collector.stop()
+    figures.update(
+        loop_lag_by_minute=watch.by_minute(),
+        gc_seconds=round(collector.seconds, 2),
+        gc_longest_pause_ms=round(collector.longest * 1000, 1),
+        gc_full_collections=collector.full,
+    )
 
 
 async def exam(
@@ -464,28 +494,27 @@ async def exam(
         # an unused starter opens nothing
         routes = {e: starter if e in start_pool_serves else client for e in EXAM_ENDPOINTS}
         began = time.monotonic()
-        watcher = asyncio.create_task(watch.run())
-        await asyncio.gather(
-            *(
-                sit_exam(
-                    routes,
-                    recorder,
-                    c,
-                    tokens[c.user_id],
-                    pattern,
-                    simulated(seed * 100_003 + i),
+        async with watch.watching():
+            await asyncio.gather(
+                *(
+                    sit_exam(
+                        routes,
+                        recorder,
+                        c,
+                        tokens[c.user_id],
+                        pattern,
+                        simulated(seed * 100_003 + i),
+                    )
+                    for i, c in enumerate(candidates)
+                    if c.user_id in tokens  # a failed login is counted among the logins' errors
                 )
-                for i, c in enumerate(candidates)
-                if c.user_id in tokens  # a failed login is counted among the logins' errors
             )
-        )
-        watch.running = False
-        await watcher
     return recorder, time.monotonic() - began
 
 
 async def bare_same_rate(
     connect: Connections,
+    watch: LoopWatch,
     tokens: dict[int, str],
     items: int,
     pattern: Pattern,
@@ -494,7 +523,7 @@ async def bare_same_rate(
     seed: int,
 ) -> tuple[Recorder, float]:
     recorder = Recorder()
-    async with connect.client(BARE_PORT, connections) as client:
+    async with connect.client(BARE_PORT, connections) as client, watch.watching():
         began = time.monotonic()
         await asyncio.gather(
             *(
@@ -956,34 +985,27 @@ def run_phases(
     report["logins"]["pre_issued_tokens"] = len(candidates) - len(sample)
 
     print(f"exam: {len(candidates)} candidates, time scale {args.time_scale}", flush=True)
-    meter.start()
-    timeline = stack.CpuTimeline(meter_groups)
-    timeline.start()
-    without_collector_pauses()
-    watch, collector = LoopWatch(), stack.GarbageCollectorClock()
-    recorder, seconds = asyncio.run(
-        exam(
-            connect,
-            watch,
-            candidates,
-            tokens,
-            pattern,
-            args.connections,
-            args.seed,
-            start_pool_serves(args),
-            args.start_timeout,
+    generator: dict[str, Any] = {}
+    with quiet_generator(generator) as watch:
+        meter.start()
+        timeline = stack.CpuTimeline(meter_groups)
+        timeline.start()
+        recorder, seconds = asyncio.run(
+            exam(
+                connect,
+                watch,
+                candidates,
+                tokens,
+                pattern,
+                args.connections,
+                args.seed,
+                start_pool_serves(args),
+                args.start_timeout,
+            )
         )
-    )
-    report["exam"] = {**recorder.summary(seconds), "cpu": meter.stop()}
-    report["exam"]["cpu_by_minute"] = timeline.stop()
-    gc.enable()
-    collector.stop()
-    report["exam"]["load_generator"] = {
-        "loop_lag_by_minute": watch.by_minute(),
-        "gc_seconds": round(collector.seconds, 2),
-        "gc_longest_pause_ms": round(collector.longest * 1000, 1),
-        "gc_full_collections": collector.full,
-    }
+        report["exam"] = {**recorder.summary(seconds), "cpu": meter.stop()}
+        report["exam"]["cpu_by_minute"] = timeline.stop()
+    report["exam"]["load_generator"] = generator
     report["exam"]["offered_save_rate_per_second"] = round(
         len(candidates) * args.time_scale / (sum(THINK_SECONDS) / 2), 1
     )
@@ -992,13 +1014,23 @@ def run_phases(
     items = max(len(recorder.latencies["save"]) // max(len(candidates), 1), 1)
     bare_seconds = args.bare_seconds or args.duration or min(seconds, 600.0)
     print(f"bare stack at the same rate for {bare_seconds:.0f} s", flush=True)
-    meter.start()
-    bare_recorder, bare_window = asyncio.run(
-        bare_same_rate(
-            connect, bare_tokens, items + 60, pattern, bare_seconds, args.connections, args.seed
+    bare_generator: dict[str, Any] = {}
+    with quiet_generator(bare_generator) as watch:
+        meter.start()
+        bare_recorder, bare_window = asyncio.run(
+            bare_same_rate(
+                connect,
+                watch,
+                bare_tokens,
+                items + 60,
+                pattern,
+                bare_seconds,
+                args.connections,
+                args.seed,
+            )
         )
-    )
-    report["bare_same_rate"] = {**bare_recorder.summary(bare_window), "cpu": meter.stop()}
+        report["bare_same_rate"] = {**bare_recorder.summary(bare_window), "cpu": meter.stop()}
+    report["bare_same_rate"]["load_generator"] = bare_generator
 
     print(f"saturation: {args.concurrency} clients, {args.repeats} rounds", flush=True)
     targets = asyncio.run(prepare_app_targets(connect, extra, tokens))
