@@ -24,9 +24,12 @@ application's own work):
   (``--profile-state FILE`` profiles them once more);
 - ``save``: CPU time of saving five answers in each of them, median (``--profile-save
   FILE`` profiles the same saves again, with newer sequence numbers);
+- ``finish``: SQL statements and CPU time of finishing each of them (``POST
+  .../finish``: closing and scoring), median;
 - then ``--starts`` more starts under cProfile, kept apart from the timed ones so the
   profiler's overhead is not in the times (``--profile FILE`` writes the statistics;
-  the top functions by cumulative time are printed).
+  the top functions by cumulative time are printed); ``--profile-finish FILE`` saves
+  five answers in each of these attempts too and profiles finishing them.
 
 PostgreSQL's own CPU is not in these figures; the exam-day benchmark measures it.
 """
@@ -60,6 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--profile-save", type=Path, help="write the saves' cProfile statistics here"
+    )
+    parser.add_argument(
+        "--profile-finish", type=Path, help="write the finishes' cProfile statistics here"
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     return parser.parse_args(argv)
@@ -120,6 +126,13 @@ def main(argv: list[str] | None = None) -> None:
             response = client.put(
                 f"/api/v1/attempts/{attempt_id}/responses/{item['ref']}",
                 json={"response": answer_for(item, rng), "client_seq": sequence},
+                headers={"Authorization": f"Bearer {tokens[number]}"},
+            )
+            assert response.status_code == 200, response.json
+
+        def finish(number: int, attempt: dict[str, Any]) -> None:
+            response = client.post(
+                f"/api/v1/attempts/{attempt['id']}/finish",
                 headers={"Authorization": f"Bearer {tokens[number]}"},
             )
             assert response.status_code == 200, response.json
@@ -187,9 +200,33 @@ def main(argv: list[str] | None = None) -> None:
                 args.profile_save,
                 lambda: [save(*s, len(saves) + n) for n, s in enumerate(saves, start=1)],
             )
+        counted["n"], seen[:] = 0, []
+        event.listen(engine, "before_cursor_execute", count)
+        finish(*started[0])
+        event.remove(engine, "before_cursor_execute", count)
+        report["statements"]["finish"] = counted["n"]
+        report["finish_statements"] = list(seen)
+        finish_cpus = []
+        for number, attempt in started[1:]:
+            cpu = time.process_time()
+            finish(number, attempt)
+            finish_cpus.append(time.process_time() - cpu)
+        report["finish"] = {
+            "finishes": len(finish_cpus),
+            "median_cpu_ms": round(stack.median(finish_cpus) * 1000, 1),
+        }
+        profiled: list[tuple[int, dict[str, Any]]] = []
         profile = profile_calls(
-            args.profile, lambda: [start(n) for n in range(args.starts + 2, 2 * args.starts + 2)]
+            args.profile,
+            lambda: profiled.extend(
+                (n, start(n)) for n in range(args.starts + 2, 2 * args.starts + 2)
+            ),
         )
+        if args.profile_finish:
+            for number, attempt in profiled:
+                for sequence, item in enumerate(form_items(attempt)[:SAVES_EACH], start=1):
+                    save(number, attempt["id"], item, sequence)
+            profile_calls(args.profile_finish, lambda: [finish(*each) for each in profiled])
         report["start"] = {
             "starts": args.starts,
             "median_ms": round(stack.median(walls) * 1000, 1),
@@ -220,6 +257,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"CPU ratio, prepared / assembled: {report['cpu_ratio']}")
     print(f"state: {report['state']}")
     print(f"save: {report['save']}")
+    print(f"finish: {report['finish']}")
     print(f"written to {args.out}")
 
 

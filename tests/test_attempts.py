@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from item_bank.models import ItemVersion
+from testing_center.accounts.models import Principal, Role
 from testing_center.api.blueprint import Blueprint
 from testing_center.api.schemas import SaveResponseSchema
-from testing_center.attempts.models import AttemptItem
+from testing_center.attempts.models import Attempt, AttemptItem, AttemptSection, FinishReason
+from testing_center.attempts.services import finish_attempt, owned_attempt_summary
 from testing_center.extensions import db
 
 EXAM = "jft-basic-practice"
@@ -459,6 +463,39 @@ def test_finish_after_deadline_is_recorded_as_deadline(client, candidate, clock)
     result = client.post(f"/api/v1/attempts/{state['id']}/finish", headers=candidate).json
     assert result["finish_reason"] == "deadline"
     assert result["finished_at"].startswith("2026-11-26T09:20:00")
+
+
+def test_finish_uses_the_clocks_as_they_are_when_it_claims(client, candidate, app):
+    """Extra time granted after a finish loaded the attempt and before it claimed it
+    counts: the candidate finished with time left, so the finish is theirs, at their
+    moment, and the section is closed then, not at its old deadline."""
+    state = start(client, candidate)
+    with app.app_context():
+        user_id = db.session.scalar(select(Attempt.user_id).where(Attempt.id == state["id"]))
+        owner = Principal(user_id, Role.CANDIDATE)
+        loaded = owned_attempt_summary(db.session, state["id"], owner)
+        first = loaded.sections[0]
+        old_deadline = first.deadline_at
+        moment = old_deadline + dt.timedelta(seconds=10)  # past the old deadline
+        new_deadline = loaded.deadline_at + dt.timedelta(seconds=300)
+        with Session(db.engine) as proctor:  # commits while the finish holds its objects
+            proctor.execute(
+                update(Attempt)
+                .where(Attempt.id == loaded.id)
+                .values(deadline_at=new_deadline, extra_seconds=300)
+            )
+            proctor.execute(
+                update(AttemptSection)
+                .where(AttemptSection.id == first.id)
+                .values(deadline_at=old_deadline + dt.timedelta(seconds=300))
+            )
+            proctor.commit()
+        finish_attempt(db.session, loaded, moment, FinishReason.CANDIDATE)
+        db.session.commit()
+        assert (loaded.extra_seconds, loaded.deadline_at) == (300, new_deadline)
+        assert (loaded.finish_reason, loaded.finished_at) == ("candidate", moment)
+        closed = db.session.scalar(select(AttemptSection).where(AttemptSection.id == first.id))
+        assert closed.finished_at == moment
 
 
 def test_client_seq_beyond_column_range_refused(client, candidate):

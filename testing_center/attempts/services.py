@@ -22,14 +22,17 @@ from sqlalchemy import (
     Select,
     Update,
     bindparam,
+    case,
     delete,
     func,
+    inspect,
+    literal,
     select,
     true,
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload, undefer
+from sqlalchemy.orm import Session, joinedload, selectinload, undefer
 
 from exam_templates.blueprint import Blueprint, parse_blueprint
 from exam_templates.errors import AssemblyError
@@ -390,12 +393,13 @@ def owned_attempt_summary(session: Session, attempt_id: str, user: Principal | U
     raise ``NotFound``: what finishing and the result need.
 
     Loading the form (items, versions, responses) was most of a finish's work, and the
-    end of a national sitting is a burst of finishes (issue 8).
+    end of a national sitting is a burst of finishes (issue 8). The template is joined
+    (one row each), the sections come in a second query.
     """
     attempt = session.scalar(
         select(Attempt)
         .where(Attempt.id == attempt_id, Attempt.user_id == user.id, STARTED)
-        .options(selectinload(Attempt.template), selectinload(Attempt.sections))
+        .options(joinedload(Attempt.template), selectinload(Attempt.sections))
     )
     if attempt is None:
         raise attempt_not_found()
@@ -751,6 +755,11 @@ def check_still_open(
         )
 
 
+# The attempt's columns a finish's claim reads again (all of them: its relationships
+# are not reloaded, so the template is not read again).
+ATTEMPT_COLUMNS = [column.key for column in inspect(Attempt).column_attrs]
+
+
 def claim_for_finish(
     session: Session, attempt: Attempt, now: dt.datetime, reason: FinishReason
 ) -> bool:
@@ -759,18 +768,29 @@ def claim_for_finish(
     The UPDATE comes before the responses are read: it waits for saves holding the
     shared lock (PostgreSQL) or the write lock (SQLite), and saves after it are refused,
     so the responses read next are exactly the acknowledged ones.
+
+    The attempt may have changed since it was loaded (a proctor's extra time moves its
+    deadline and its section's): the UPDATE takes the deadline from the row it claims,
+    and the attempt and its sections are read again after it, overwriting what was
+    loaded, so the sections are closed by their clocks as they are now.
     """
+    deadline = Attempt.deadline_at
     claimed = session.execute(
         update(Attempt)
         .where(Attempt.id == attempt.id, Attempt.status == AttemptStatus.IN_PROGRESS)
         .values(
             status=AttemptStatus.FINISHED,
-            finished_at=min(now, attempt.deadline_at),
-            finish_reason=FinishReason.DEADLINE if now >= attempt.deadline_at else reason,
+            finished_at=case((deadline < now, deadline), else_=literal(now, deadline.type)),
+            finish_reason=case((deadline <= now, FinishReason.DEADLINE.value), else_=reason.value),
         )
         .execution_options(synchronize_session=False)
     ).rowcount
-    session.refresh(attempt)
+    session.refresh(attempt, attribute_names=ATTEMPT_COLUMNS)
+    session.scalars(  # read for its effect: the loaded sections take the stored values
+        select(AttemptSection)
+        .where(AttemptSection.attempt_id == attempt.id)
+        .execution_options(populate_existing=True)
+    ).all()
     return bool(claimed)
 
 

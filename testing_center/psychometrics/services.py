@@ -244,7 +244,8 @@ def scoring_inputs(session: Session, version_ids: Iterable[int]) -> dict[int, It
     """Return, for item versions with stored parameters or a correction, how to score them.
 
     Versions absent from the answer are scored with their own key and the parameters
-    their bundle carried (if any). Two queries, whatever the number of versions.
+    their bundle carried (if any). Two queries, whatever the number of versions, and a
+    third for the keys of those found: most finishes find none and skip it.
     """
     ids = list(set(version_ids))
     if not ids:
@@ -268,15 +269,16 @@ def scoring_inputs(session: Session, version_ids: Iterable[int]) -> dict[int, It
         .order_by(ScoringCorrection.id)
     ):
         corrections[row.item_version_id] = row
+    scored_apart = set(parameters) | set(corrections)
+    if not scored_apart:
+        return {}
     keys = dict(
         session.execute(
-            select(ItemVersion.id, ItemVersion.answer_key).where(
-                ItemVersion.id.in_(set(parameters) | set(corrections))
-            )
+            select(ItemVersion.id, ItemVersion.answer_key).where(ItemVersion.id.in_(scored_apart))
         ).all()
     )
     result = {}
-    for version_id in set(parameters) | set(corrections):
+    for version_id in scored_apart:
         correction = corrections.get(version_id)
         action = correction.action if correction else CorrectionAction.RESTORE
         result[version_id] = ItemScoring(
