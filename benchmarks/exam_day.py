@@ -31,9 +31,11 @@ What happens, in order (``benchmarks/README.md`` has the figures):
    /api/v1/attempts {booking_id}``), reads the state, then answers every item of the form
    in order, one save every 20-40 s divided by ``--time-scale`` (10% of answers are
    changed later: one more save each), reads the state again every 10 saves (a page
-   reload), and finishes. ``--duration`` ends the answering after that many seconds
-   from a candidate's start (it then finishes). Each candidate has one request in flight
-   at most; a save whose connection fails is retried with the same ``client_seq``.
+   reload), and finishes. Meanwhile, as the player page does, it asks for the attempt's
+   clock every ``--resync-seconds`` (60, divided by ``--time-scale``; 0: never).
+   ``--duration`` ends the answering after that many seconds from a candidate's start
+   (it then finishes). Each candidate has one request in flight at most besides its
+   clock read; a save whose connection fails is retried with the same ``client_seq``.
    The save rate is about candidates x time-scale / 30 per second: 1,000 candidates at
    time scale 10 offer the save rate of 10,000 real candidates.
 5. The bare stack at the same rate: the same save pattern against the bare endpoint.
@@ -85,9 +87,9 @@ BARE_ITEMS = [
     {"ref": f"q{n}", "type": "single_choice", "options": [{"id": k} for k in "ABCD"]}
     for n in range(1, 49)
 ]
-TIMED = ("login", "start", "state", "save", "finish")
+TIMED = ("login", "start", "state", "clock", "save", "finish")
 EXAM_ENDPOINTS = TIMED[1:]
-ROUTABLE = frozenset({"start", "state", "finish"})  # --start-pool-serves: not the saves
+ROUTABLE = frozenset({"start", "state", "clock", "finish"})  # --start-pool-serves: not saves
 
 
 # ---- recording --------------------------------------------------------------------------
@@ -226,9 +228,14 @@ class Pattern:
     time_scale: float
     start_window: float
     duration: float | None
+    resync_seconds: float = 0.0  # the player's clock read (0: none)
 
     def think(self, rng: random.Random) -> float:
         return rng.uniform(*THINK_SECONDS) / self.time_scale
+
+    @property
+    def resync_interval(self) -> float:
+        return self.resync_seconds / self.time_scale
 
 
 def form_items(state: dict[str, Any]) -> list[dict[str, Any]]:
@@ -269,6 +276,10 @@ async def sit_exam(
     state = await call(routes["state"], recorder, "state", "GET", base, headers=headers)
     if state is None or state.status_code != 200:
         return
+    page_closed = asyncio.Event()
+    clock_reads = asyncio.create_task(
+        keep_time(routes["clock"], recorder, f"{base}/clock", headers, pattern, page_closed)
+    )
     began = time.monotonic()
     for seq, item in enumerate(answer_plan(form_items(state.json()), rng), start=1):
         await asyncio.sleep(pattern.think(rng))
@@ -291,7 +302,29 @@ async def sit_exam(
                 recorder.ack(attempt_id, item["ref"], ack["client_seq"], ack["response"])
         if seq % STATE_EVERY == 0:
             await call(routes["state"], recorder, "state", "GET", base, headers=headers)
+    page_closed.set()
+    await clock_reads  # a clock read under way is answered, not cut off
     await call(routes["finish"], recorder, "finish", "POST", f"{base}/finish", headers=headers)
+
+
+async def keep_time(
+    client: Client,
+    recorder: Recorder,
+    url: str,
+    headers: dict[str, str],
+    pattern: Pattern,
+    page_closed: asyncio.Event,
+) -> None:
+    """The player's resync: the attempt's clock every ``pattern.resync_interval``
+    seconds from the page's first state until the candidate finishes."""
+    if not pattern.resync_interval:
+        return
+    while True:
+        try:
+            await asyncio.wait_for(page_closed.wait(), pattern.resync_interval)
+            return
+        except TimeoutError:
+            await call(client, recorder, "clock", "GET", url, headers=headers)
 
 
 async def save_bare(
@@ -699,7 +732,7 @@ def compare(
 
 
 def statements_per_request(app, candidate: Candidate, token: str) -> dict[str, int]:
-    """Count the SQL statements of start, state, save and finish (one candidate, in
+    """Count the SQL statements of start, state, clock, save and finish (one candidate, in
     process, Flask's test client against the benchmark database)."""
     from sqlalchemy import event
 
@@ -727,6 +760,7 @@ def statements_per_request(app, candidate: Candidate, token: str) -> dict[str, i
     attempt_id = state.json["id"]
     items = form_items(state.json)
     measure("state", "GET", f"/api/v1/attempts/{attempt_id}")
+    measure("clock", "GET", f"/api/v1/attempts/{attempt_id}/clock")
     rng = simulated(1)
     measure(
         "save",
@@ -787,8 +821,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--start-pool-serves",
         default="start",
-        help="the endpoints the start pool serves, of start,state,finish (the saves stay "
-        "in the app's pool): start,state,finish sends it all but the saves",
+        help="the endpoints the start pool serves, of start,state,clock,finish (the saves "
+        "stay in the app's pool): start,state,clock,finish sends it all but the saves",
     )
     parser.add_argument(
         "--start-timeout",
@@ -800,6 +834,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--assemble-at-start",
         action="store_true",
         help="delete the forms check-in prepared: every start assembles and writes its form",
+    )
+    parser.add_argument(
+        "--resync-seconds",
+        type=float,
+        default=60.0,
+        help="each candidate reads its attempt's clock this often, as the player page does "
+        "(divided by --time-scale; 0: never, as runs before 2026-11-27 22:00 UTC did)",
     )
     parser.add_argument("--login-sample", type=int, default=100)
     parser.add_argument("--login-concurrency", type=int, default=8)
@@ -849,7 +890,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = stack.GunicornSettings(
         workers=args.workers, threads=args.threads, worker_class=args.worker_class
     )
-    pattern = Pattern(args.time_scale, args.start_window, args.duration)
+    pattern = Pattern(args.time_scale, args.start_window, args.duration, args.resync_seconds)
     report: dict[str, Any] = {
         **stack.record_header("exam_day", args),
         "gunicorn": settings.describe(),

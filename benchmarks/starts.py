@@ -21,7 +21,8 @@ application's own work):
   starts that assemble, taken alternately with them, and ``cpu_ratio`` the prepared
   starts' median CPU over the assembling ones';
 - ``state``: CPU time of reading the state of each attempt started (``GET``), median
-  (``--profile-state FILE`` profiles them once more);
+  (``--profile-state FILE`` profiles them once more); ``clock`` the same for reading
+  each one's clock (``GET .../clock``, the player's resync every minute);
 - ``save``: CPU time of saving five answers in each of them, median (``--profile-save
   FILE`` profiles the same saves again, with newer sequence numbers);
 - ``finish``: SQL statements and CPU time of finishing each of them (``POST
@@ -113,9 +114,9 @@ def main(argv: list[str] | None = None) -> None:
             assert response.status_code == 201, response.json
             return response.json
 
-        def read_state(number: int, attempt_id: str) -> None:
+        def read_state(number: int, attempt_id: str, suffix: str = "") -> None:
             response = client.get(
-                f"/api/v1/attempts/{attempt_id}",
+                f"/api/v1/attempts/{attempt_id}{suffix}",
                 headers={"Authorization": f"Bearer {tokens[number]}"},
             )
             assert response.status_code == 200, response.json
@@ -154,6 +155,9 @@ def main(argv: list[str] | None = None) -> None:
         counted["n"] = 0
         read_state(1, state["id"])
         report["statements"]["state"] = counted["n"]
+        counted["n"] = 0
+        read_state(1, state["id"], "/clock")
+        report["statements"]["clock"] = counted["n"]
         counted["n"], seen[:] = 0, []
         start(assembling[0])
         report["statements"]["assembled"] = counted["n"]
@@ -182,6 +186,15 @@ def main(argv: list[str] | None = None) -> None:
         report["state"] = {
             "reads": len(state_cpus),
             "median_cpu_ms": round(stack.median(state_cpus) * 1000, 1),
+        }
+        clock_cpus = []
+        for number, attempt in started:
+            cpu = time.process_time()
+            read_state(number, attempt["id"], "/clock")
+            clock_cpus.append(time.process_time() - cpu)
+        report["clock"] = {
+            "reads": len(clock_cpus),
+            "median_cpu_ms": round(stack.median(clock_cpus) * 1000, 2),
         }
         if args.profile_state:
             profile_calls(args.profile_state, lambda: [read_state(n, a["id"]) for n, a in started])
@@ -256,6 +269,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"start, form assembled at the start: {report['start_assembled']}")
     print(f"CPU ratio, prepared / assembled: {report['cpu_ratio']}")
     print(f"state: {report['state']}")
+    print(f"clock: {report['clock']}")
     print(f"save: {report['save']}")
     print(f"finish: {report['finish']}")
     print(f"written to {args.out}")

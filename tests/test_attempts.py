@@ -388,6 +388,7 @@ def test_other_candidate_sees_nothing(client, candidate, make_candidate, auth_he
     missing = client.get("/api/v1/attempts/0123456789abcdef0123456789abcdef", headers=intruder)
     calls = [
         client.get(f"/api/v1/attempts/{state['id']}", headers=intruder),
+        client.get(f"/api/v1/attempts/{state['id']}/clock", headers=intruder),
         client.put(
             f"/api/v1/attempts/{state['id']}/responses/{ref}",
             json={"response": "A", "client_seq": 1},

@@ -151,6 +151,28 @@ def test_candidate_takes_practice_exam(page, live_server, make_candidate, clock,
     assert re.search(r"Your score: \d+ \(scale 10-250\)", score)
 
 
+def test_the_player_keeps_time_by_the_clock(page, live_server, make_candidate, app):
+    """Every minute the page asks for the attempt's clock, not for the whole state; when
+    the clock says the proctor paused the attempt, it fetches the state and covers the
+    test. (The page's timers run on Playwright's clock, moved by hand.)"""
+    from sqlalchemy import update
+
+    page.clock.install()
+    sign_in_and_start(page, live_server, make_candidate())
+    asked = []
+    page.on("request", lambda request: asked.append(request.url))
+    with page.expect_response(re.compile(r"/api/v1/attempts/\w+/clock$")):
+        page.clock.run_for(60_000)
+    page.wait_for_timeout(300)  # a state read that should not come would come now
+    assert [url.rsplit("/", 1)[1] for url in asked if "/api/v1/attempts/" in url] == ["clock"]
+    with app.app_context():
+        db.session.execute(update(Attempt).values(paused_at=Attempt.started_at))
+        db.session.commit()
+    with page.expect_response(re.compile(r"/api/v1/attempts/\w+$")):
+        page.clock.run_for(60_000)
+    page.wait_for_selector("#pause-overlay", state="visible")
+
+
 def test_ruby_renders_as_furigana(page, live_server, make_candidate):
     """Items with furigana render real <ruby> elements with their reading."""
     user = make_candidate()

@@ -14,7 +14,7 @@ from exam_templates.blueprint import parse_blueprint
 from exam_templates.models import ExamTemplate
 from testing_center.accounts.models import User
 from testing_center.api.fast_dump import compile_dumper
-from testing_center.api.schemas import AttemptStateSchema, SaveAckSchema
+from testing_center.api.schemas import AttemptClockSchema, AttemptStateSchema, SaveAckSchema
 from testing_center.attempts.presenters import attempt_state
 from testing_center.attempts.services import blueprint_of, current_attempt
 from testing_center.extensions import db
@@ -101,6 +101,27 @@ def test_the_save_acknowledgement_dumps_as_the_schema_does(saved_at):
         "server_time": dt.datetime(2026, 11, 27, 9, 0, 1, tzinfo=dt.UTC),
     }
     same_as_schema(SaveAckSchema(), ack)
+
+
+@pytest.mark.parametrize("status", ["open", "break"])
+def test_the_clock_dumps_as_the_schema_does(status):
+    moment = dt.datetime(2026, 11, 27, 9, 0, 1, tzinfo=dt.UTC)
+    clock = {
+        "id": "0123456789abcdef0123456789abcdef",
+        "status": "in_progress",
+        "paused": False,
+        "server_time": moment,
+        "deadline_at": moment + dt.timedelta(minutes=50),
+        "remaining_seconds": 600 if status == "open" else 0,
+        "current_section": {
+            "code": "listening",
+            "status": status,
+            "deadline_at": moment + dt.timedelta(minutes=10) if status == "open" else None,
+            "remaining_seconds": 600 if status == "open" else 0,
+            "break_until": moment + dt.timedelta(minutes=5) if status == "break" else None,
+        },
+    }
+    same_as_schema(AttemptClockSchema(), clock)
 
 
 def test_an_unknown_field_kind_is_refused():

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select, update
 
 from exam_templates.services import load_templates
+from testing_center.attempts.models import Attempt
 from testing_center.extensions import db
 
 from .test_attempts import items_of, rows_and_objects_present_alike
@@ -184,6 +185,54 @@ def test_a_read_from_rows_presents_sections_as_the_objects_do(app, exam, client,
         10,
     )
     assert rows_and_objects_present_alike(app, state["id"], clock())
+
+
+def clock_as_in_state(client, headers, state) -> dict:
+    """Read the clock, then the state at the same moment; assert that the clock is the
+    state's, without the exam and the items."""
+    url = f"/api/v1/attempts/{state['id']}"
+    clock = client.get(f"{url}/clock", headers=headers).json
+    full = client.get(url, headers=headers).json
+    current = {key: value for key, value in full["current_section"].items() if key != "title"}
+    keys = ("id", "status", "paused", "server_time", "deadline_at", "remaining_seconds")
+    assert clock == {**{key: full[key] for key in keys}, "current_section": current}
+    return clock
+
+
+def test_the_clock_is_the_state_without_its_items(app, exam, client, clock):
+    """Through a section, its end (the clock read moves the clocks), a break, a pause, the
+    next section and the end of the time, the clock says what the state says; without a
+    clock step it is two statements after the token."""
+    headers, state = exam(tour_template("clock-reads", "per_section", break_seconds=300))
+    url = f"/api/v1/attempts/{state['id']}/clock"
+    with app.app_context():
+        statements = []
+        listen = ("before_cursor_execute", lambda *args: statements.append(args[2]))
+        event.listen(db.engine, *listen)
+        first = client.get(url, headers=headers).json
+        event.remove(db.engine, *listen)
+    assert len(statements) == 3
+    assert (first["current_section"]["code"], first["remaining_seconds"]) == ("reading", 120)
+    clock.advance(seconds=121)  # the reading section's time ran out: a break follows
+    in_break = clock_as_in_state(client, headers, state)
+    assert in_break["current_section"]["status"] == "break"
+    assert in_break["current_section"]["break_until"].startswith("2026-11-26T09:07:00")
+    clock.advance(seconds=300)  # the break ended 1 s ago: skills runs 60 s from then
+    assert clock_as_in_state(client, headers, state)["remaining_seconds"] == 59
+    with app.app_context():
+        db.session.execute(
+            update(Attempt).where(Attempt.id == state["id"]).values(paused_at=clock())
+        )
+        db.session.commit()
+    clock.advance(seconds=30)
+    paused = clock_as_in_state(client, headers, state)
+    assert (paused["paused"], paused["remaining_seconds"]) == (True, 59)  # stands still
+    with app.app_context():
+        db.session.execute(update(Attempt).where(Attempt.id == state["id"]).values(paused_at=None))
+        db.session.commit()
+    clock.advance(seconds=1000)
+    ended = clock_as_in_state(client, headers, state)
+    assert (ended["status"], ended["remaining_seconds"]) == ("finished", 0)
 
 
 def test_break_ends_by_itself(exam, client, clock):

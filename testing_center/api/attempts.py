@@ -15,6 +15,7 @@ from testing_center.accounts.models import Role
 from testing_center.api.blueprint import Blueprint
 from testing_center.api.fast_dump import FastJson
 from testing_center.api.schemas import (
+    AttemptClockSchema,
     AttemptStateSchema,
     ErrorSchema,
     PlayGrantSchema,
@@ -25,8 +26,13 @@ from testing_center.api.schemas import (
     StartAttemptSchema,
 )
 from testing_center.attempts.models import AttemptStatus, FinishReason
-from testing_center.attempts.player import settled_attempt
-from testing_center.attempts.presenters import attempt_result, attempt_review, attempt_state
+from testing_center.attempts.player import settled_attempt, settled_clock
+from testing_center.attempts.presenters import (
+    attempt_clock,
+    attempt_result,
+    attempt_review,
+    attempt_state,
+)
 from testing_center.attempts.services import (
     SaveAck,
     Started,
@@ -57,6 +63,7 @@ blp = Blueprint("attempts", __name__, url_prefix="/api/v1/attempts", description
 SECURITY = [{"bearerAuth": []}]
 # The player's frequent answers, serialised as their schemas would (api/fast_dump.py).
 STATE_JSON = FastJson(AttemptStateSchema)
+CLOCK_JSON = FastJson(AttemptClockSchema)
 SAVE_ACK_JSON = FastJson(SaveAckSchema)
 
 
@@ -121,6 +128,30 @@ def start(data):
 def get_state(attempt_id):
     """Return the attempt's state: clock, items (no keys), saved responses and flags."""
     return STATE_JSON.response(state_of(attempt_id))
+
+
+@blp.route("/<attempt_id>/clock")
+@require_roles(Role.CANDIDATE)
+@blp.response(200, AttemptClockSchema)
+@blp.alt_response(404, schema=ErrorSchema, description="No such attempt of yours")
+@blp.doc(security=SECURITY)
+def get_clock(attempt_id):
+    """Return the attempt's clock as the state gives it, without the exam and its items:
+    status, pause, server time and the current section's countdown.
+
+    The player asks for it every minute to keep its countdown true, and for the whole
+    state only when the section or the pause has changed: 10,000 candidates make about
+    170 of these a second. Without a clock step it is two statements after the token,
+    against four for the state with its 48 items; a clock step moves the clocks as a
+    state read does.
+    """
+    moment = now()
+    attempt = settled_clock(db.session, attempt_id, principal(), moment) or current_attempt(
+        db.session, attempt_id, principal(), moment, player_view=True
+    )
+    clock = attempt_clock(attempt, moment)  # before the commit, which expires the objects
+    db.session.commit()
+    return CLOCK_JSON.response(clock)
 
 
 @blp.route("/<attempt_id>/responses/<item_ref>", methods=["PUT"])

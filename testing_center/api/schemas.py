@@ -208,13 +208,16 @@ class SectionStateSchema(Schema):
     max_items = fields.Integer(metadata={"description": "the most items the section can have"})
 
 
-class CurrentSectionSchema(Schema):
+class SectionClockSchema(Schema):
     code = fields.String()
-    title = fields.String()
     status = fields.String()
     deadline_at = fields.AwareDateTime(allow_none=True)
     remaining_seconds = fields.Integer()
     break_until = fields.AwareDateTime(allow_none=True)
+
+
+class CurrentSectionSchema(SectionClockSchema):
+    title = fields.String()
 
 
 class ExamRefSchema(Schema):
@@ -242,6 +245,16 @@ class AttemptStateSchema(Schema):
     stimuli = fields.Dict(keys=fields.String(), values=fields.Nested(StimulusStateSchema))
     item_count = fields.Integer()
     answered_count = fields.Integer()
+
+
+class AttemptClockSchema(Schema):
+    id = fields.String()
+    status = fields.String()
+    paused = fields.Boolean()
+    server_time = fields.AwareDateTime()
+    deadline_at = fields.AwareDateTime()
+    remaining_seconds = fields.Integer()
+    current_section = fields.Nested(SectionClockSchema)
 
 
 class SaveResponseSchema(Schema):

@@ -8,6 +8,9 @@ sections, the items joined with their versions' content and responses, and the p
 counters. The rows carry the attribute names the presenter reads from the ORM objects,
 so one presenter serves both. When a clock step is due, the caller takes the ORM path,
 which advances the sections and may finish the attempt.
+
+The player also asks for its clock every minute, to keep its countdown true: that read
+(``settled_clock``) needs only the attempt's row and its sections.
 """
 
 from __future__ import annotations
@@ -117,20 +120,7 @@ def settled_attempt(
     ).one_or_none()
     if head is None:
         raise attempt_not_found()
-    sections = [
-        SectionRow(*row)
-        for row in session.execute(
-            select(
-                AttemptSection.code,
-                AttemptSection.started_at,
-                AttemptSection.deadline_at,
-                AttemptSection.available_at,
-                AttemptSection.finished_at,
-            )
-            .where(AttemptSection.attempt_id == attempt_id)
-            .order_by(AttemptSection.position)
-        )
-    ]
+    sections = section_rows(session, attempt_id)
     clock = head.paused_at or now  # a paused attempt's clock stands still
     if head.status == AttemptStatus.IN_PROGRESS and clock_step_due(
         head.deadline_at, sections, clock
@@ -155,6 +145,56 @@ def settled_attempt(
         ],
     )
     return rows, parse_blueprint(head.definition)
+
+
+@dataclass(frozen=True)
+class ClockRows:
+    """What ``presenters.attempt_clock`` reads of an attempt."""
+
+    id: str
+    status: str
+    paused_at: dt.datetime | None
+    deadline_at: dt.datetime
+    sections: list[SectionRow]
+
+
+def settled_clock(
+    session: Session, attempt_id: str, user: Principal | User, now: dt.datetime
+) -> ClockRows | None:
+    """Return the user's attempt's clocks as rows (two statements), or None when a clock
+    step is due, as ``settled_attempt`` does. Raise ``NotFound`` for an attempt that is
+    not the user's."""
+    head = session.execute(
+        select(Attempt.id, Attempt.status, Attempt.paused_at, Attempt.deadline_at).where(
+            Attempt.id == attempt_id, Attempt.user_id == user.id, STARTED
+        )
+    ).one_or_none()
+    if head is None:
+        raise attempt_not_found()
+    sections = section_rows(session, attempt_id)
+    if head.status == AttemptStatus.IN_PROGRESS and clock_step_due(
+        head.deadline_at, sections, head.paused_at or now
+    ):
+        return None
+    return ClockRows(*head, sections=sections)
+
+
+def section_rows(session: Session, attempt_id: str) -> list[SectionRow]:
+    """The attempt's sections in their order."""
+    return [
+        SectionRow(*row)
+        for row in session.execute(
+            select(
+                AttemptSection.code,
+                AttemptSection.started_at,
+                AttemptSection.deadline_at,
+                AttemptSection.available_at,
+                AttemptSection.finished_at,
+            )
+            .where(AttemptSection.attempt_id == attempt_id)
+            .order_by(AttemptSection.position)
+        )
+    ]
 
 
 def form_rows(session: Session, attempt_id: str) -> list[ItemRow]:

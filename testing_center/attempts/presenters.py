@@ -171,6 +171,35 @@ def attempt_state(
     }
 
 
+def attempt_clock(attempt: Attempt, now: dt.datetime) -> dict[str, Any]:
+    """Return the attempt's clock as ``attempt_state`` gives it, without the exam or its
+    items: what the player needs to keep its countdown true and to notice that a
+    section has changed or a proctor has paused the attempt.
+
+    ``attempt`` as ORM objects or as ``player.ClockRows``; its sections in their order,
+    which is the blueprint's.
+    """
+    clock = attempt.paused_at or now
+    current = next((s for s in attempt.sections if s.status != "finished"), attempt.sections[-1])
+    status = current.status
+    remaining = seconds_until(current.deadline_at, clock) if status == "open" else 0
+    return {
+        "id": attempt.id,
+        "status": attempt.status,
+        "paused": attempt.paused_at is not None,
+        "server_time": now,
+        "deadline_at": attempt.deadline_at,
+        "remaining_seconds": remaining if attempt.status == AttemptStatus.IN_PROGRESS else 0,
+        "current_section": {
+            "code": current.code,
+            "status": status,
+            "deadline_at": current.deadline_at,
+            "remaining_seconds": remaining,
+            "break_until": current.available_at if status == "break" else None,
+        },
+    }
+
+
 def scoring_titles(blueprint: Blueprint, locale: str) -> dict[str, str]:
     """Titles of the scoring sections: the rule's own, else the timed section's, else code."""
     titles = {spec.code: localized(spec.title, locale) for spec in blueprint.sections}

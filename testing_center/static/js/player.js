@@ -146,7 +146,7 @@
     const receivedAt = performance.now();
     if (!response.ok) return;
     const state = await response.json();
-    if (state.status !== "in_progress") { closed = true; window.location.href = config.resultUrl; return; }
+    if (leftIfOver(state)) return;
     applyState(state, sentAt, receivedAt);
     renderAll(0);
   }
@@ -183,7 +183,7 @@
       showStatus((state.error && state.error.message) || strings.finishFailed, "error");
       return;
     }
-    if (state.status !== "in_progress") { closed = true; window.location.href = config.resultUrl; return; }
+    if (leftIfOver(state)) return;
     applyState(state, sentAt, receivedAt);
     renderAll(0);
   }
@@ -365,7 +365,7 @@
     const receivedAt = performance.now();
     if (!response.ok) return;
     const state = await response.json();
-    if (state.status !== "in_progress") { closed = true; window.location.href = config.resultUrl; return; }
+    if (leftIfOver(state)) return;
     const wasPaused = paused;
     applyState(state, sentAt, receivedAt);  // re-anchors the clock; leaves the pause if over
     if (wasPaused && !paused) renderAll(current);
@@ -788,27 +788,44 @@
   }
 
   async function resync() {
-    // Re-anchor the countdown to the server every minute (sleep, throttled tabs).
-    // While paused, checkPause asks every 5 s instead.
+    // Re-anchor the countdown to the server every minute (sleep, throttled tabs), from
+    // the attempt's clock alone; the whole state only when the section or the pause
+    // changed. While paused, checkPause asks every 5 s instead.
     if (closed || paused) return;
-    const sentAt = performance.now();
     try {
-      const response = await request("GET", config.stateUrl);
-      const receivedAt = performance.now();
-      if (!response.ok) return;
-      const state = await response.json();
-      if (state.status !== "in_progress") { closed = true; window.location.href = config.resultUrl; return; }
-      if (state.paused) {
-        applyState(state, sentAt, receivedAt);  // covers the test until the proctor resumes
-      } else if (state.current_section.code !== currentCode || state.current_section.status !== sectionPhase) {
-        applyState(state, sentAt, receivedAt);
-        renderAll(0);
-      } else {
+      const clock = await fetchAnchored(config.clockUrl);
+      if (!clock) return;
+      if (leftIfOver(clock.body)) return;
+      const section = clock.body.current_section;
+      if (!clock.body.paused && section.code === currentCode && section.status === sectionPhase) {
         anchorClock(sectionPhase === "break"
-          ? secondsUntil(state.current_section.break_until, state.server_time)
-          : state.remaining_seconds, sentAt, receivedAt);
+          ? secondsUntil(section.break_until, clock.body.server_time)
+          : clock.body.remaining_seconds, clock.sentAt, clock.receivedAt);
+        return;
       }
+      const state = await fetchAnchored(config.stateUrl);
+      if (!state) return;
+      if (leftIfOver(state.body)) return;
+      applyState(state.body, state.sentAt, state.receivedAt);
+      if (!state.body.paused) renderAll(0);  // paused: the cover stays until the proctor resumes
     } catch (e) { /* offline: keep counting on the local anchor */ }
+  }
+
+  /* Once the attempt is over, go to its result; whether it is. */
+  function leftIfOver(answer) {
+    if (answer.status === "in_progress") return false;
+    closed = true;
+    window.location.href = config.resultUrl;
+    return true;
+  }
+
+  /* GET a JSON answer with the moments it was asked for and came (null if refused). */
+  async function fetchAnchored(url) {
+    const sentAt = performance.now();
+    const response = await request("GET", url);
+    const receivedAt = performance.now();
+    if (!response.ok) return null;
+    return { body: await response.json(), sentAt, receivedAt };
   }
 
   async function start() {
