@@ -138,32 +138,18 @@ def attempt_state(
         section_view(spec, rows[spec.code], clock, locale, by_section.get(spec.code, []))
         for spec in blueprint.sections
     ]
-    current = next((s for s in sections if s["status"] != "finished"), sections[-1])
-    in_progress = attempt.status == AttemptStatus.IN_PROGRESS
+    timing = attempt_clock(attempt, now)
+    current = timing["current_section"]
+    title = next(s["title"] for s in sections if s["code"] == current["code"])
     answered = sum(1 for item in attempt.items if item.response.value is not None)
     return {
-        "id": attempt.id,
-        "status": attempt.status,
+        **timing,
         "mode": attempt.mode,
-        "paused": attempt.paused_at is not None,
         "exam": exam_summary(blueprint, locale),
-        "server_time": now,
         "started_at": attempt.started_at,
-        "deadline_at": attempt.deadline_at,
-        "remaining_seconds": current["remaining_seconds"] if in_progress else 0,
         "clock": blueprint.clock,
         "navigation": blueprint.navigation,
-        "current_section": {
-            key: current[key]
-            for key in (
-                "code",
-                "title",
-                "status",
-                "deadline_at",
-                "remaining_seconds",
-                "break_until",
-            )
-        },
+        "current_section": {**current, "title": title},
         "sections": sections,
         "stimuli": stimuli,
         "item_count": len(attempt.items),
@@ -172,9 +158,9 @@ def attempt_state(
 
 
 def attempt_clock(attempt: Attempt, now: dt.datetime) -> dict[str, Any]:
-    """Return the attempt's clock as ``attempt_state`` gives it, without the exam or its
-    items: what the player needs to keep its countdown true and to notice that a
-    section has changed or a proctor has paused the attempt.
+    """Return the attempt's clock: the state's clock fields alone (``attempt_state``
+    takes them from here), what the player needs to keep its countdown true and to
+    notice that a section has changed or a proctor has paused the attempt.
 
     ``attempt`` as ORM objects or as ``player.ClockRows``; its sections in their order,
     which is the blueprint's.
