@@ -32,7 +32,10 @@ What happens, in order (``benchmarks/README.md`` has the figures):
    in order, one save every 20-40 s divided by ``--time-scale`` (10% of answers are
    changed later: one more save each), reads the state again every 10 saves (a page
    reload), and finishes. Meanwhile, as the player page does, it asks for the attempt's
-   clock every ``--resync-seconds`` (60, divided by ``--time-scale``; 0: never).
+   clock once ``--resync-seconds`` (60, divided by ``--time-scale``; 0: never) have
+   passed since the server last told it the time (a state read, an acknowledged save
+   or a clock read); with ``--resync-always``, every ``--resync-seconds`` whatever came
+   between, as the page did before its saves carried the clock.
    ``--duration`` ends the answering after that many seconds from a candidate's start
    (it then finishes). Each candidate has one request in flight at most besides its
    clock read; a save whose connection fails is retried with the same ``client_seq``.
@@ -229,6 +232,7 @@ class Pattern:
     start_window: float
     duration: float | None
     resync_seconds: float = 0.0  # the player's clock read (0: none)
+    resync_always: bool = False  # read the clock on the interval even after saves
 
     def think(self, rng: random.Random) -> float:
         return rng.uniform(*THINK_SECONDS) / self.time_scale
@@ -277,8 +281,9 @@ async def sit_exam(
     if state is None or state.status_code != 200:
         return
     page_closed = asyncio.Event()
+    told = PageClock()
     clock_reads = asyncio.create_task(
-        keep_time(routes["clock"], recorder, f"{base}/clock", headers, pattern, page_closed)
+        keep_time(routes["clock"], recorder, f"{base}/clock", headers, pattern, page_closed, told)
     )
     began = time.monotonic()
     for seq, item in enumerate(answer_plan(form_items(state.json()), rng), start=1):
@@ -297,14 +302,27 @@ async def sit_exam(
             headers=headers,
         )
         if saved is not None and saved.status_code == 200:
+            told.now()
             ack = saved.json()
             if ack["accepted"]:
                 recorder.ack(attempt_id, item["ref"], ack["client_seq"], ack["response"])
         if seq % STATE_EVERY == 0:
-            await call(routes["state"], recorder, "state", "GET", base, headers=headers)
+            reloaded = await call(routes["state"], recorder, "state", "GET", base, headers=headers)
+            if reloaded is not None and reloaded.status_code == 200:
+                told.now()
     page_closed.set()
     await clock_reads  # a clock read under way is answered, not cut off
     await call(routes["finish"], recorder, "finish", "POST", f"{base}/finish", headers=headers)
+
+
+class PageClock:
+    """When the server last told a candidate's page the time (monotonic seconds)."""
+
+    def __init__(self) -> None:
+        self.told_at = time.monotonic()
+
+    def now(self) -> None:
+        self.told_at = time.monotonic()
 
 
 async def keep_time(
@@ -314,17 +332,27 @@ async def keep_time(
     headers: dict[str, str],
     pattern: Pattern,
     page_closed: asyncio.Event,
+    told: PageClock,
 ) -> None:
-    """The player's resync: the attempt's clock every ``pattern.resync_interval``
-    seconds from the page's first state until the candidate finishes."""
+    """The player's resync, from the page's first state until the candidate finishes:
+    the attempt's clock once ``pattern.resync_interval`` seconds have passed without the
+    server's word (or, ``resync_always``, every interval)."""
     if not pattern.resync_interval:
         return
+    asked_at = told.told_at
     while True:
+        last = asked_at if pattern.resync_always else max(asked_at, told.told_at)
+        wait = last + pattern.resync_interval - time.monotonic()
         try:
-            await asyncio.wait_for(page_closed.wait(), pattern.resync_interval)
+            await asyncio.wait_for(page_closed.wait(), max(wait, 0.0))
             return
         except TimeoutError:
-            await call(client, recorder, "clock", "GET", url, headers=headers)
+            pass
+        if pattern.resync_always or time.monotonic() - told.told_at >= pattern.resync_interval:
+            asked_at = time.monotonic()
+            clock = await call(client, recorder, "clock", "GET", url, headers=headers)
+            if clock is not None and clock.status_code == 200:
+                told.now()
 
 
 async def save_bare(
@@ -495,8 +523,8 @@ def quiet_generator(figures: dict[str, Any]) -> Iterator[LoopWatch]:
     try:
         yield watch
     finally:
+        collector.stop()  # first: the collection that enabling sets off is not the phase's
         gc.enable()
-        collector.stop()
     figures.update(
         loop_lag_by_minute=watch.by_minute(),
         gc_seconds=round(collector.seconds, 2),
@@ -839,8 +867,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--resync-seconds",
         type=float,
         default=60.0,
-        help="each candidate reads its attempt's clock this often, as the player page does "
-        "(divided by --time-scale; 0: never, as runs before 2026-11-27 22:00 UTC did)",
+        help="each candidate reads its attempt's clock when the server has not told it the "
+        "time for this long, as the player page does (divided by --time-scale; 0: never, as "
+        "runs before 2026-11-27 22:00 UTC did)",
+    )
+    parser.add_argument(
+        "--resync-always",
+        action="store_true",
+        help="read the clock every --resync-seconds even after saves, as the player page "
+        "did before its saves carried the clock (2026-11-28)",
     )
     parser.add_argument("--login-sample", type=int, default=100)
     parser.add_argument("--login-concurrency", type=int, default=8)
@@ -890,7 +925,9 @@ def main(argv: list[str] | None = None) -> None:
     settings = stack.GunicornSettings(
         workers=args.workers, threads=args.threads, worker_class=args.worker_class
     )
-    pattern = Pattern(args.time_scale, args.start_window, args.duration, args.resync_seconds)
+    pattern = Pattern(
+        args.time_scale, args.start_window, args.duration, args.resync_seconds, args.resync_always
+    )
     report: dict[str, Any] = {
         **stack.record_header("exam_day", args),
         "gunicorn": settings.describe(),

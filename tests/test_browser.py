@@ -173,6 +173,23 @@ def test_the_player_keeps_time_by_the_clock(page, live_server, make_candidate, a
     page.wait_for_selector("#pause-overlay", state="visible")
 
 
+def test_a_page_that_saves_reads_no_clock(page, live_server, make_candidate):
+    """Each acknowledged save re-anchors the countdown, so the clock is read only once a
+    minute has passed without one (here 50 s after the save, 110 s after the start)."""
+    page.clock.install()
+    sign_in_and_start(page, live_server, make_candidate())
+    asked = []
+    page.on("request", lambda request: asked.append(request.url.rsplit("/", 1)[1]))
+    page.clock.run_for(50_000)
+    with page.expect_response(re.compile(r"/responses/q1$")):
+        page.keyboard.press("2")
+    page.clock.run_for(50_000)  # 100 s after the start, 50 s after the save
+    page.wait_for_timeout(300)  # a clock read that should not come would come now
+    assert "clock" not in asked
+    with page.expect_response(re.compile(r"/api/v1/attempts/\w+/clock$")):
+        page.clock.run_for(15_000)
+
+
 def test_ruby_renders_as_furigana(page, live_server, make_candidate):
     """Items with furigana render real <ruby> elements with their reading."""
     user = make_candidate()

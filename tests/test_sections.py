@@ -85,6 +85,16 @@ def save(client, headers, state, item, seq=1):
     )
 
 
+def open_items(state) -> list[tuple[str, dict]]:
+    """The items the candidate can answer now, each with its section's code."""
+    return [
+        (section["code"], item)
+        for section in state["sections"]
+        if section["status"] == "open"
+        for item in section["items"]
+    ]
+
+
 def first_answer(item):
     if item["type"] == "true_false":
         return True
@@ -233,6 +243,52 @@ def test_the_clock_is_the_state_without_its_items(app, exam, client, clock):
     clock.advance(seconds=1000)
     ended = clock_as_in_state(client, headers, state)
     assert (ended["status"], ended["remaining_seconds"]) == ("finished", 0)
+
+
+@pytest.mark.parametrize(
+    ("clock_kind", "navigation"), [("per_section", None), ("shared", "free"), ("shared", None)]
+)
+def test_a_save_tells_the_time_the_clock_tells(app, exam, client, clock, clock_kind, navigation):
+    """Every acknowledged save carries what a clock read at its moment would say, through
+    a section's time, more time given, and (own clocks) the next section after a break:
+    the player keeps its countdown by its saves."""
+    from testing_center.attempts.models import AttemptSection
+
+    headers, state = exam(tour_template(f"acks-{clock_kind}-{navigation}", clock_kind, navigation))
+
+    def ack_and_clock(item, seq):
+        ack = save(client, headers, state, item, seq).json
+        clock_read = client.get(f"/api/v1/attempts/{state['id']}/clock", headers=headers).json
+        assert ack["server_time"] == clock_read["server_time"]  # the test's clock stands still
+        return ack, clock_read
+
+    code, first = open_items(state)[0]
+    ack, clock_read = ack_and_clock(first, 1)
+    assert (ack["section_code"], ack["remaining_seconds"]) == (
+        code,
+        clock_read["remaining_seconds"],
+    )
+    assert ack["remaining_seconds"] == (120 if clock_kind == "per_section" else 300)
+    clock.advance(seconds=40)
+    with app.app_context():  # a proctor's extra minute moves the attempt's and the sections' clocks
+        attempt = db.session.get(Attempt, state["id"])
+        for row in [attempt, *db.session.scalars(select(AttemptSection))]:
+            if row.deadline_at is not None:
+                row.deadline_at += dt.timedelta(minutes=1)
+        db.session.commit()
+    code, last = open_items(get(client, headers, state))[-1]  # free: the other section's
+    ack, clock_read = ack_and_clock(last, 2)
+    assert (ack["section_code"], ack["remaining_seconds"]) == (
+        code,
+        clock_read["remaining_seconds"],
+    )
+    assert ack["remaining_seconds"] == (140 if clock_kind == "per_section" else 320)
+    if clock_kind == "per_section":  # the reading section's time runs out; skills opens
+        clock.advance(seconds=141)
+        _, skills = open_items(get(client, headers, state))[0]
+        ack, clock_read = ack_and_clock(skills, 3)
+        assert (ack["section_code"], clock_read["current_section"]["code"]) == ("skills", "skills")
+        assert ack["remaining_seconds"] == clock_read["remaining_seconds"] == 59  # from 180 s
 
 
 def test_break_ends_by_itself(exam, client, clock):

@@ -286,6 +286,13 @@ class SaveAckSchema(Schema):
     flagged = fields.Boolean()
     saved_at = fields.AwareDateTime(allow_none=True)
     server_time = fields.AwareDateTime()
+    section_code = fields.String(metadata={"description": "The answer's section"})
+    remaining_seconds = fields.Integer(
+        metadata={
+            "description": "Seconds left in the answer's section at server_time, as the "
+            "clock would say: the page keeps its countdown true from its saves"
+        }
+    )
 
 
 class ReviewItemSchema(AttemptItemSchema):

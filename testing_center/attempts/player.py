@@ -9,8 +9,8 @@ counters. The rows carry the attribute names the presenter reads from the ORM ob
 so one presenter serves both. When a clock step is due, the caller takes the ORM path,
 which advances the sections and may finish the attempt.
 
-The player also asks for its clock every minute, to keep its countdown true: that read
-(``settled_clock``) needs only the attempt's row and its sections.
+The player also asks for its clock after a minute without a save, to keep its countdown
+true: that read (``settled_clock``) needs only the attempt's row and its sections.
 """
 
 from __future__ import annotations

@@ -99,6 +99,8 @@ class SaveAck:
     response: Any
     flagged: bool
     saved_at: dt.datetime | None
+    section_code: str
+    section_deadline_at: dt.datetime | None  # as read under the save's lock on the attempt
 
 
 def attempt_not_found() -> NotFound:
@@ -532,6 +534,10 @@ def save_response(
     Three statements when the save is written (issue 8): the token, this read, and
     the conditional UPDATE, which itself checks that attempt and section are open and
     returns what it stored; why a save was refused is looked up only when it was.
+
+    The acknowledgement carries the section's deadline, so the player keeps its
+    countdown true from its saves and reads the clock only when it has not saved for a
+    minute: 10,000 pages' clock reads cost a node about half as much as their saves.
     """
     # Core execution on the session's connection (same transaction): these statements
     # return rows, not objects, and the ORM's execution layer cost a save about a fifth
@@ -543,7 +549,7 @@ def save_response(
     if row is None:
         owned_attempt(session, attempt_id, user)  # raises when the attempt is not theirs
         raise NotFound(N_("This attempt has no item with this reference."), code="item_not_found")
-    attempt_item_id, section_code, content, item_type, definition = row
+    attempt_item_id, section_code, section_deadline_at, content, item_type, definition = row
     if value in ("", [], {}):
         value = None  # an emptied answer is no answer
     if value is not None:
@@ -581,6 +587,8 @@ def save_response(
         response=stored.value,
         flagged=stored.is_flagged,
         saved_at=stored.saved_at,
+        section_code=section_code,
+        section_deadline_at=section_deadline_at,
     )
     if gate is not None:  # an adaptive section: the answer brings the next item
         done = adaptive.after_save(
@@ -594,7 +602,7 @@ def save_response(
 @functools.cache
 def save_target_query() -> Select:
     """The save's first read: the requester's attempt item with what checking the answer
-    needs, locking the attempt row for share.
+    needs and its section's deadline, locking the attempt row for share.
 
     Built once with bound parameters: on the busiest request of an exam day, building
     the expression and its cache key anew each time cost about as much as the query.
@@ -603,12 +611,18 @@ def save_target_query() -> Select:
         select(
             AttemptItem.id,
             AttemptItem.section_code,
+            AttemptSection.deadline_at,
             ItemVersion.content,
             ItemVersion.item_type,
             ExamTemplate.definition,
         )
         .select_from(Attempt)
         .join(AttemptItem, AttemptItem.attempt_id == Attempt.id)
+        .join(
+            AttemptSection,
+            (AttemptSection.attempt_id == Attempt.id)
+            & (AttemptSection.code == AttemptItem.section_code),
+        )
         .join(ItemVersion, ItemVersion.id == AttemptItem.item_version_id)
         .join(ExamTemplate, ExamTemplate.id == Attempt.template_id)
         .where(

@@ -2,7 +2,10 @@
  * it is chosen, and keeps time by the server's clock.
  *
  * - The deadline comes from the server's remaining_seconds, anchored to this page's
- *   monotonic clock (performance.now), so a wrong computer clock changes nothing.
+ *   monotonic clock (performance.now), so a wrong computer clock changes nothing. Every
+ *   acknowledged save re-anchors it; a page that has not saved for a minute asks for
+ *   the attempt's clock (sleep, throttled tabs), so a candidate who keeps answering
+ *   costs the server no clock reads.
  * - Each change gets a rising client_seq; unsaved changes wait in a queue mirrored to
  *   localStorage and are retried with backoff, so a network blip or a reload loses none.
  *   The next save that gets through reports how many tries failed, for the proctor's roster.
@@ -34,6 +37,8 @@
   let lastSeq = 0;           // highest client_seq used or seen
   let failedTries = 0;       // tries that failed since the last acknowledged save (told to the proctor)
   let deadlinePerf = 0;      // performance.now() value at which time is up
+  let anchoredAt = 0;        // performance.now() when the server last told the time
+  let clockAskedAt = 0;      // performance.now() when the page last asked (answered or not)
   let pending = {};          // ref -> {response, flagged, seq}
   let flushPromise = null;   // the flush in progress, if any
   let blocked = false;       // signed out or page outdated: saving waits for a reload
@@ -60,9 +65,12 @@
 
   /* ---- clock ---------------------------------------------------------------- */
 
+  const RESYNC_MS = 60000;   // the longest the page counts without the server's word
+
   function anchorClock(remainingSeconds, sentAt, receivedAt) {
     // The server measured remaining time somewhere between send and receive.
     deadlinePerf = (sentAt + receivedAt) / 2 + remainingSeconds * 1000;
+    anchoredAt = receivedAt;
   }
 
   function tick() {
@@ -244,6 +252,7 @@
     for (const [ref, entry] of Object.entries(pending)) {
       const url = config.responseUrl.replace("__REF__", encodeURIComponent(ref));
       let response;
+      const sentAt = performance.now();
       try {
         response = await request("PUT", url, {
           response: entry.response, client_seq: entry.seq, flagged: entry.flagged,
@@ -252,12 +261,14 @@
       } catch (networkError) {
         return scheduleRetry();
       }
+      const receivedAt = performance.now();
       if (response.status >= 500 || response.status === 429) return scheduleRetry();
       const body = await response.json().catch(() => ({}));
       const message = (body.error && body.error.message) || String(response.status);
       if (response.ok) {
         failedTries = 0;  // the server has counted them
         acknowledge(ref, entry, body);
+        keepTimeBy(body, sentAt, receivedAt);
       } else if (response.status === 409 && body.error && body.error.code === "attempt_closed") {
         endAttempt(message);
         return "closed";
@@ -787,11 +798,23 @@
     });
   }
 
+  /* An acknowledged save says how long its section has left, which is what the clock
+   * would say: sections with their own clocks are open one at a time, and sections
+   * open together share the attempt's clock. (A save is refused while paused.) */
+  function keepTimeBy(ack, sentAt, receivedAt) {
+    const section = sections.find((candidate) => candidate.code === ack.section_code);
+    if (paused || sectionPhase !== "open" || !section || section.status !== "open") return;
+    anchorClock(ack.remaining_seconds, sentAt, receivedAt);
+  }
+
   async function resync() {
-    // Re-anchor the countdown to the server every minute (sleep, throttled tabs), from
-    // the attempt's clock alone; the whole state only when the section or the pause
+    // Re-anchor the countdown to the server once a minute has passed without its word
+    // (no save acknowledged: sleep, throttled tabs, a candidate thinking), from the
+    // attempt's clock alone; the whole state only when the section or the pause
     // changed. While paused, checkPause asks every 5 s instead.
     if (closed || paused) return;
+    if (performance.now() - Math.max(anchoredAt, clockAskedAt) < RESYNC_MS) return;
+    clockAskedAt = performance.now();
     try {
       const clock = await fetchAnchored(config.clockUrl);
       if (!clock) return;
@@ -845,7 +868,7 @@
     }
     tick();
     window.setInterval(tick, 250);
-    window.setInterval(resync, 60000);
+    window.setInterval(resync, 5000);
     flush();
   }
 
