@@ -30,6 +30,11 @@ generator's small HTTP client (``benchmarks/http_client.py``; httpx cost 3.7 ms 
 per request on the same two cores); a tenth of the lookups give a wrong date
 of birth (404, the same answer as an unknown number). Every lookup writes its log row
 and counts against the client's rate limit in the same transaction.
+
+Baseline, measured in the same run: ``GET /healthz`` (the app and one ``SELECT 1``) sent
+by one client, and open-loop at each rate right after the lookups at that rate, with
+the same arrival times. What the baseline takes at a rate, any request takes on this
+machine and stack at that rate; the rest is the lookup's own.
 """
 
 from __future__ import annotations
@@ -172,52 +177,50 @@ def measure_rendering(app, issued: list[dict[str, Any]], renders: int, repeats: 
     }
 
 
-async def lookups(
-    issued: list[dict[str, Any]], count: int, concurrency: int, seed: int, addresses: int
-) -> dict[str, Any]:
-    """``count`` verification lookups from ``concurrency`` clients, each lookup from one
-    of ``addresses`` client addresses (named in X-Forwarded-For, which the app reads
-    with ``TRUSTED_PROXIES=1``, as behind a proxy; one address: the header is not sent).
-    """
+Request = tuple[str, dict[str, str], int]  # path, headers, expected status
+
+
+async def lookups(plan: list[Request], concurrency: int) -> dict[str, Any]:
+    """The requests of ``plan`` from ``concurrency`` clients, each sending its next one
+    as soon as its last was answered (a closed loop)."""
     tally = LookupTally()
-    queue = iter(lookup_plan(issued, count, seed, addresses))
+    queue = iter(plan)
     async with Client("127.0.0.1", PORT, concurrency, timeout=30) as client:
 
         async def worker() -> None:
-            for lookup in queue:
-                await tally.send(client, lookup, time.monotonic())
+            for request in queue:
+                await tally.send(client, request, time.monotonic())
 
         began = time.monotonic()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         seconds = time.monotonic() - began
-    return {"concurrency": concurrency, "addresses": addresses, **tally.summary(count, seconds)}
+    return {"concurrency": concurrency, **tally.summary(len(plan), seconds)}
 
 
-async def open_loop_lookups(
-    issued: list[dict[str, Any]], count: int, rate: float, seed: int, addresses: int
-) -> dict[str, Any]:
-    """``count`` lookups arriving at random (Poisson) at ``rate`` a second whether or not
-    earlier ones were answered, as employers' checks arrive; the latency counts from
-    the moment a lookup arrived, so a queue at the server shows in it."""
+async def open_loop_lookups(plan: list[Request], rate: float, seed: int) -> dict[str, Any]:
+    """The requests of ``plan`` arriving at random (Poisson) at ``rate`` a second whether
+    or not earlier ones were answered, as employers' checks arrive; the latency counts
+    from the moment a request arrived, so a queue at the server shows in it."""
     tally = LookupTally()
-    rng = simulated(seed + 1)
+    rng = simulated(seed)
     async with Client("127.0.0.1", PORT, OPEN_LOOP_CONNECTIONS, timeout=30) as client:
         began = arrival = time.monotonic()
         pending = []
-        for lookup in lookup_plan(issued, count, seed, addresses):
+        for request in plan:
             arrival += rng.expovariate(rate)
             await asyncio.sleep(max(0.0, arrival - time.monotonic()))
-            pending.append(asyncio.create_task(tally.send(client, lookup, arrival)))
+            pending.append(asyncio.create_task(tally.send(client, request, arrival)))
         await asyncio.gather(*pending)
         seconds = time.monotonic() - began
-    return {"offered_per_second": rate, "addresses": addresses, **tally.summary(count, seconds)}
+    return {"offered_per_second": rate, **tally.summary(len(plan), seconds)}
 
 
 def lookup_plan(
     issued: list[dict[str, Any]], count: int, seed: int, addresses: int
-) -> list[tuple[str, str, dict[str, str], int]]:
-    """(number, date of birth, headers, expected status) per lookup; a tenth give a
-    wrong date of birth."""
+) -> list[Request]:
+    """Verification lookups, each from one of ``addresses`` client addresses (named in
+    X-Forwarded-For, which the app reads with ``TRUSTED_PROXIES=1``, as behind a proxy;
+    one address: the header is not sent); a tenth give a wrong date of birth."""
     rng = simulated(seed)
     plan = []
     for _ in range(count):
@@ -227,8 +230,16 @@ def lookup_plan(
         n = rng.randrange(addresses)
         address = f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}"
         headers = {"X-Forwarded-For": address} if addresses > 1 else {}
-        plan.append((certificate["number"], birth, headers, 404 if wrong else 200))
+        path = f"/api/v1/certificates/{certificate['number']}?date_of_birth={birth}"
+        plan.append((path, headers, 404 if wrong else 200))
     return plan
+
+
+def health_plan(count: int) -> list[Request]:
+    """The baseline: ``GET /healthz`` (the app, a pooled connection, ``SELECT 1``), sent
+    the same way as the lookups, so what the machine and the stack add to any request
+    at that rate shows apart from what a lookup costs."""
+    return [("/healthz", {}, 200)] * count
 
 
 @dataclass
@@ -245,14 +256,10 @@ class LookupTally:
     statuses: Counter = field(default_factory=Counter)
     unexpected: int = 0
 
-    async def send(
-        self, client: Client, lookup: tuple[str, str, dict[str, str], int], since: float
-    ) -> None:
-        number, birth, headers, expected = lookup
+    async def send(self, client: Client, request: Request, since: float) -> None:
+        path, headers, expected = request
         self.late.append(time.monotonic() - since)
-        response = await client.request(
-            "GET", f"/api/v1/certificates/{number}?date_of_birth={birth}", headers=headers
-        )
+        response = await client.request("GET", path, headers=headers)
         self.latencies.append(time.monotonic() - since)
         self.statuses[str(response.status_code)] += 1
         self.unexpected += response.status_code != expected
@@ -265,6 +272,13 @@ class LookupTally:
             "statuses": dict(self.statuses),
             "unexpected_statuses": self.unexpected,
         }
+
+
+def latencies(row: dict[str, Any]) -> str:
+    return (
+        f"p50 {row['p50_ms']} ms, p95 {row['p95_ms']} ms, p99 {row['p99_ms']} ms, "
+        f"{row['per_second']}/s, statuses {row['statuses']}"
+    )
 
 
 def rates(text: str) -> list[float]:
@@ -338,27 +352,37 @@ def main(argv: list[str] | None = None) -> None:
             "app", "testing_center:create_app()", PORT, settings, env, Path(folder)
         )
         try:
-            asyncio.run(lookups(issued, 100, 1, args.seed + 1, args.addresses))  # warm up
+            asyncio.run(lookups(health_plan(100), 1))  # warm up
+            asyncio.run(lookups(lookup_plan(issued, 100, args.seed + 1, args.addresses), 1))
             report["verification"] = [
-                asyncio.run(
-                    lookups(
-                        issued,
-                        args.lookups,
-                        concurrency,
-                        args.seed + concurrency,
-                        args.addresses,
-                    )
-                )
+                {
+                    "addresses": args.addresses,
+                    **asyncio.run(
+                        lookups(
+                            lookup_plan(
+                                issued, args.lookups, args.seed + concurrency, args.addresses
+                            ),
+                            concurrency,
+                        )
+                    ),
+                }
                 for concurrency in sorted({1, args.concurrency})
             ]
-            report["verification_open_loop"] = [
-                asyncio.run(
-                    open_loop_lookups(
-                        issued, args.lookups, rate, args.seed + int(rate), args.addresses
-                    )
+            report["baseline"] = asyncio.run(lookups(health_plan(args.lookups), 1))
+            report["verification_open_loop"] = []
+            report["baseline_open_loop"] = []
+            for rate in rates(args.rates):
+                plan = lookup_plan(issued, args.lookups, args.seed + int(rate), args.addresses)
+                arrivals = args.seed + int(rate) + 1
+                report["verification_open_loop"].append(
+                    {
+                        "addresses": args.addresses,
+                        **asyncio.run(open_loop_lookups(plan, rate, arrivals)),
+                    }
                 )
-                for rate in rates(args.rates)
-            ]
+                report["baseline_open_loop"].append(
+                    asyncio.run(open_loop_lookups(health_plan(args.lookups), rate, arrivals))
+                )
         finally:
             server.stop()
     targets = {
@@ -392,7 +416,10 @@ def main(argv: list[str] | None = None) -> None:
             f"p95 {row['p95_ms']} ms, p99 {row['p99_ms']} ms, {row['per_second']}/s, "
             f"statuses {row['statuses']}, unexpected {row['unexpected_statuses']}"
         )
-    for row in report["verification_open_loop"]:
+    print(f"baseline /healthz, 1 client: {latencies(report['baseline'])}")
+    for row, baseline in zip(
+        report["verification_open_loop"], report["baseline_open_loop"], strict=True
+    ):
         print(
             f"verification, {row['offered_per_second']} a second offered: p50 {row['p50_ms']} "
             f"ms, p95 {row['p95_ms']} ms, p99 {row['p99_ms']} ms, {row['per_second']}/s "
@@ -400,6 +427,7 @@ def main(argv: list[str] | None = None) -> None:
             f"sent late by the generator: p50 {row['generator_late']['p50_ms']} ms, "
             f"p99 {row['generator_late']['p99_ms']} ms"
         )
+        print(f"  baseline /healthz at that rate: {latencies(baseline)}")
     for name, verdict in report["targets"].items():
         print(f"target {name}: {verdict}")
     print(f"written to {args.out}")
