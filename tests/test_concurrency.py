@@ -89,3 +89,28 @@ def test_concurrent_starts_make_one_attempt(app, make_candidate, auth_headers, s
     results = starts_at_once(app, {"exam_code": EXAM}, headers)
     assert len({attempt_id for _, attempt_id in results}) == 1
     assert sorted(status for status, _ in results) == [200, 200, 200, 200, 201]
+
+
+def test_simultaneous_first_lookups_of_a_window_are_all_counted(app):
+    """Lookups from one client released together, each the window's first as far as it
+    knows: every one is counted, so exactly the one past the limit is refused."""
+    lookups = 6
+    app.config["VERIFY_RATE_LIMIT"] = lookups - 1
+    gate = threading.Barrier(lookups)
+    statuses: list[int] = []
+
+    def look_up() -> None:
+        client = app.test_client()
+        gate.wait(timeout=30)
+        response = client.get(
+            "/api/v1/certificates/JP-00000-00000-00000",
+            query_string={"date_of_birth": "1990-01-01"},
+        )
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=look_up) for _ in range(lookups)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(statuses) == [404] * (lookups - 1) + [429]
