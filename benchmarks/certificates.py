@@ -33,8 +33,8 @@ and counts against the client's rate limit in the same transaction.
 
 Baseline, measured in the same run: ``GET /healthz`` (the app and one ``SELECT 1``) sent
 by one client, and open-loop at each rate right after the lookups at that rate, with
-the same arrival times. What the baseline takes at a rate, any request takes on this
-machine and stack at that rate; the rest is the lookup's own.
+the same arrival times. The baseline shows what the machine and the stack add to the
+simplest request at each rate, apart from what a lookup itself costs.
 """
 
 from __future__ import annotations
@@ -199,7 +199,7 @@ async def lookups(plan: list[Request], concurrency: int) -> dict[str, Any]:
 
 async def open_loop_lookups(plan: list[Request], rate: float, seed: int) -> dict[str, Any]:
     """The requests of ``plan`` arriving at random (Poisson) at ``rate`` a second whether
-    or not earlier ones were answered, as employers' checks arrive; the latency counts
+    or not earlier ones were answered, as employers' lookups arrive; the latency counts
     from the moment a request arrived, so a queue at the server shows in it."""
     tally = LookupTally()
     rng = simulated(seed)
@@ -244,9 +244,10 @@ def health_plan(count: int) -> list[Request]:
 
 @dataclass
 class LookupTally:
-    """Latencies and statuses of lookups, and how late the generator sent each one.
+    """Latencies and statuses of requests (lookups or the baseline's), and how late the
+    generator sent each one.
 
-    An open-loop lookup's latency counts from its planned arrival; the generator's
+    An open-loop request's latency counts from its planned arrival; the generator's
     event loop wakes up late by a moment (timer slack, its own work), and that delay
     is in the latency though the server never saw it. ``late`` keeps it apart.
     """
@@ -275,6 +276,7 @@ class LookupTally:
 
 
 def latencies(row: dict[str, Any]) -> str:
+    """A row's latencies and throughput, as one line of the report."""
     return (
         f"p50 {row['p50_ms']} ms, p95 {row['p95_ms']} ms, p99 {row['p99_ms']} ms, "
         f"{row['per_second']}/s, statuses {row['statuses']}"
