@@ -276,7 +276,7 @@ class LookupTally:
 
 
 def latencies(row: dict[str, Any]) -> str:
-    """A row's latencies and throughput, as one line of the report."""
+    """A row's latencies, throughput and statuses, as the report prints them."""
     return (
         f"p50 {row['p50_ms']} ms, p95 {row['p95_ms']} ms, p99 {row['p99_ms']} ms, "
         f"{row['per_second']}/s, statuses {row['statuses']}"
@@ -414,20 +414,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     for row in report["verification"]:
         print(
-            f"verification, {row['concurrency']} client(s): p50 {row['p50_ms']} ms, "
-            f"p95 {row['p95_ms']} ms, p99 {row['p99_ms']} ms, {row['per_second']}/s, "
-            f"statuses {row['statuses']}, unexpected {row['unexpected_statuses']}"
+            f"verification, {row['concurrency']} client(s): {latencies(row)}, "
+            f"unexpected {row['unexpected_statuses']}"
         )
     print(f"baseline /healthz, 1 client: {latencies(report['baseline'])}")
     for row, baseline in zip(
         report["verification_open_loop"], report["baseline_open_loop"], strict=True
     ):
         print(
-            f"verification, {row['offered_per_second']} a second offered: p50 {row['p50_ms']} "
-            f"ms, p95 {row['p95_ms']} ms, p99 {row['p99_ms']} ms, {row['per_second']}/s "
-            f"served, statuses {row['statuses']}, unexpected {row['unexpected_statuses']}; "
-            f"sent late by the generator: p50 {row['generator_late']['p50_ms']} ms, "
-            f"p99 {row['generator_late']['p99_ms']} ms"
+            f"verification, {row['offered_per_second']} a second offered: {latencies(row)}, "
+            f"unexpected {row['unexpected_statuses']}; sent late by the generator: "
+            f"p50 {row['generator_late']['p50_ms']} ms, p99 {row['generator_late']['p99_ms']} ms"
         )
         print(f"  baseline /healthz at that rate: {latencies(baseline)}")
     for name, verdict in report["targets"].items():

@@ -193,14 +193,8 @@ def save_ack_payload(ack: SaveAck, moment: dt.datetime) -> dict:
     """The acknowledgement with the clock of the answer's section at ``moment``: the
     player re-anchors its countdown on it instead of reading the clock."""
     return {
-        "item_ref": ack.item_ref,
-        "accepted": ack.accepted,
-        "client_seq": ack.client_seq,
-        "response": ack.response,
-        "flagged": ack.flagged,
-        "saved_at": ack.saved_at,
+        **ack.__dict__,
         "server_time": moment,
-        "section_code": ack.section_code,
         "remaining_seconds": seconds_until(ack.section_deadline_at, moment),
     }
 
