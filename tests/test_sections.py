@@ -8,8 +8,10 @@ import pytest
 from sqlalchemy import event, select, update
 
 from exam_templates.services import load_templates
+from testing_center.accounts.models import Role, User
 from testing_center.attempts.models import Attempt
 from testing_center.extensions import db
+from testing_center.operations.proctoring import request_extension
 
 from .test_attempts import items_of, rows_and_objects_present_alike
 
@@ -246,15 +248,17 @@ def test_the_clock_is_the_state_without_its_items(app, exam, client, clock):
 
 
 @pytest.mark.parametrize(
-    ("clock_kind", "navigation"), [("per_section", None), ("shared", "free"), ("shared", None)]
+    ("clock_kind", "navigation"),
+    [("per_section", None), ("shared", "free"), ("shared", "sequential")],
 )
-def test_a_save_tells_the_time_the_clock_tells(app, exam, client, clock, clock_kind, navigation):
+def test_a_save_tells_the_time_the_clock_tells(
+    app, exam, client, clock, make_staff, clock_kind, navigation
+):
     """Every acknowledged save carries what a clock read at its moment would say, through
     a section's time, more time given, and (own clocks) the next section after a break:
     the player keeps its countdown by its saves."""
-    from testing_center.attempts.models import AttemptSection
-
     headers, state = exam(tour_template(f"acks-{clock_kind}-{navigation}", clock_kind, navigation))
+    operator = make_staff(Role.OPERATOR)
 
     def ack_and_clock(item, seq):
         ack = save(client, headers, state, item, seq).json
@@ -270,12 +274,7 @@ def test_a_save_tells_the_time_the_clock_tells(app, exam, client, clock, clock_k
     )
     assert ack["remaining_seconds"] == (120 if clock_kind == "per_section" else 300)
     clock.advance(seconds=40)
-    with app.app_context():  # a proctor's extra minute moves the attempt's and the sections' clocks
-        attempt = db.session.get(Attempt, state["id"])
-        for row in [attempt, *db.session.scalars(select(AttemptSection))]:
-            if row.deadline_at is not None:
-                row.deadline_at += dt.timedelta(minutes=1)
-        db.session.commit()
+    give_extra_time(app, operator, state, seconds=60, now=clock())
     code, last = open_items(get(client, headers, state))[-1]  # free: the other section's
     ack, clock_read = ack_and_clock(last, 2)
     assert (ack["section_code"], ack["remaining_seconds"]) == (
@@ -289,6 +288,31 @@ def test_a_save_tells_the_time_the_clock_tells(app, exam, client, clock, clock_k
         ack, clock_read = ack_and_clock(skills, 3)
         assert (ack["section_code"], clock_read["current_section"]["code"]) == ("skills", "skills")
         assert ack["remaining_seconds"] == clock_read["remaining_seconds"] == 59  # from 180 s
+
+
+def give_extra_time(app, staff, state, seconds, now) -> None:
+    """An operator's extra time for the attempt, applied at once."""
+    with app.app_context():
+        attempt = db.session.get(Attempt, state["id"])
+        actor = db.session.get(User, staff.id)
+        request_extension(db.session, actor, attempt, seconds, "accommodation", now)
+        db.session.commit()
+
+
+def test_extra_time_reaches_every_open_section_of_a_shared_clock(
+    app, exam, client, clock, make_staff
+):
+    """With free navigation every section runs on the attempt's clock: extra time keeps
+    them all open past the old deadline, not only the first."""
+    headers, state = exam(tour_template("extra-free", "shared", "free"))
+    give_extra_time(app, make_staff(Role.OPERATOR), state, seconds=60, now=clock())
+    clock.advance(seconds=330)  # past the 300 s the exam had, within the 360 s it has now
+    after = get(client, headers, state)
+    assert [section["status"] for section in after["sections"]] == ["open", "open"]
+    _, last = open_items(after)[-1]
+    ack = save(client, headers, state, last)
+    assert ack.status_code == 200 and ack.json["accepted"]
+    assert ack.json["remaining_seconds"] == 30
 
 
 def test_break_ends_by_itself(exam, client, clock):

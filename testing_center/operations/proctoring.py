@@ -236,12 +236,18 @@ def approve_extension(
 def apply_extension(
     session: Session, actor: User, attempt: Attempt, extension: TimeExtension, now: dt.datetime
 ) -> None:
+    """Give the attempt the extra time, and every section running on its clock with it.
+
+    With free navigation all sections are open at once on the shared clock; extending
+    only the first would close the others at the old deadline. Sections not started yet
+    take their deadline from the attempt's when they start.
+    """
     before = audit.snapshot(attempt, ATTEMPT_FIELDS)
     by = dt.timedelta(seconds=extension.seconds)
     attempt.deadline_at += by
-    section = current_section(attempt)
-    if section is not None and section.deadline_at is not None:
-        section.deadline_at = min(section.deadline_at + by, attempt.deadline_at)
+    for section in attempt.sections:
+        if section.status != SectionStatus.FINISHED and section.deadline_at is not None:
+            section.deadline_at = min(section.deadline_at + by, attempt.deadline_at)
     attempt.extra_seconds += extension.seconds
     extension.approved_by_id = actor.id
     extension.approved_at = now
